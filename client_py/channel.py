@@ -1,0 +1,70 @@
+"""One thread's connection to one worker: a DEALER socket and its monitor.
+
+Each thread that calls ``infer`` gets its own channel per worker, so a call
+is send → wait on its own socket → receive: no lock and no hand-off between
+threads on the request path. The monitor reports the socket's disconnect at
+once when the worker process dies (the kernel closes its end), which is how
+a request outstanding at a dead worker is settled without waiting for a
+timeout (docs/protocol.md §5.3).
+"""
+
+import time
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from graphferry.protocol import wire
+
+REPLY, GONE, TIMEOUT = "reply", "gone", "timeout"
+
+
+class Channel:
+    def __init__(self, context: zmq.Context, endpoint: str, worker_id: str):
+        self.worker_id = worker_id
+        self.socket = context.socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
+        self.monitor = self.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self.socket.connect(endpoint)
+        self.poller = zmq.Poller()
+        self.poller.register(self.socket, zmq.POLLIN)
+        self.poller.register(self.monitor, zmq.POLLIN)
+        self.orphans = {}  # request id -> arena offset still reserved for a late reply
+        self.gone = False
+
+    def send(self, payload: bytes) -> None:
+        self.socket.send(payload, copy=True)
+
+    def wait(self, request_id: int, deadline: float, release) -> tuple[str, dict | None]:
+        """Wait for ``request_id``'s reply until ``deadline`` (monotonic seconds).
+
+        Late replies to earlier, timed-out requests are discarded and their
+        slots handed to ``release``.
+        """
+        while True:
+            left_ms = (deadline - time.monotonic()) * 1000
+            if left_ms <= 0:
+                return TIMEOUT, None
+            events = dict(self.poller.poll(max(1, int(left_ms))))
+            if self.socket in events:
+                reply = wire.decode(self.socket.recv())
+                got = reply.get("id")
+                if got == request_id:
+                    return REPLY, reply
+                if got in self.orphans:
+                    release(self.orphans.pop(got))
+                continue
+            if self.monitor in events:
+                recv_monitor_message(self.monitor)
+                self.gone = True
+                return GONE, None
+
+    def close(self, release) -> None:
+        """Close; slots of timed-out requests are free once the worker is known dead."""
+        if self.gone:
+            for offset in self.orphans.values():
+                release(offset)
+            self.orphans.clear()
+        self.socket.disable_monitor()
+        self.monitor.close(0)
+        self.socket.close(0)

@@ -1,0 +1,242 @@
+"""``graphferry.Client``: send graphs to a running graphferry service.
+
+A client owns one shared-memory arena. A call packs its graphs into a slot of
+the arena, sends one small ``infer`` message straight to a worker of the
+model and waits on its own socket for the reply: one round trip, no broker.
+The supervisor is asked only for the topology. Safe to share between
+threads: each thread gets its own sockets to the workers; the control socket
+is locked (it is used rarely).
+"""
+
+import itertools
+import os
+import threading
+import time
+
+import numpy as np
+import zmq
+
+from graphferry.protocol import wire
+from graphferry.protocol.codes import ErrorCode
+from graphferry.protocol.errors import (DeadlineExceeded, Error, InvalidInput,
+                                        ServiceUnavailable, WorkerCrashed, error_for)
+from graphferry.protocol.paths import default_socket, ipc
+from graphferry.shm import Arena, pack_into, packed_size
+
+from .channel import GONE, REPLY, Channel
+from .graphs import to_arrays
+from .topology import Topology
+
+DEFAULT_ARENA_BYTES = 64 << 20
+WAIT_FOR_WORKER_S = 0.05
+
+
+class Client:
+    def __init__(self, socket=None, timeout: float = 30.0,
+                 arena_size: int = DEFAULT_ARENA_BYTES, name: str = ""):
+        self.socket_path = os.fspath(socket or default_socket())
+        self.timeout = timeout
+        self.name = name
+        self._ids = itertools.count(1)
+        self._context = zmq.Context(io_threads=1)
+        self._control_lock = threading.Lock()
+        self._control = self._control_socket()
+        self._arena = Arena.create(arena_size)
+        self._local = threading.local()
+        self._channels = []  # every thread's channels, for close()
+        self._channels_lock = threading.Lock()
+        self._topology = Topology()
+        self._closed = False
+        try:
+            self._hello()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- public API -------------------------------------------------------
+    def infer(self, model: str, graphs, version: int | None = None):
+        """Run ``model`` on ``graphs``; a torch tensor, or a list of them for a list."""
+        arrays = to_arrays(graphs)
+        deadline = time.monotonic() + self.timeout
+        info = self._model(model, version, deadline)
+        rows = arrays.num_nodes if info.level == "node" else arrays.num_graphs
+        output = self._run(info, arrays, rows, deadline)
+        import torch
+        tensor = torch.from_numpy(output)
+        if not arrays.is_list:
+            return tensor
+        bounds = arrays.ptr if info.level == "node" else np.arange(arrays.num_graphs + 1)
+        return [tensor[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def metadata(self, model: str, version: int | None = None) -> dict:
+        return self._call("metadata", model=model, version=version or 0)
+
+    def health(self) -> dict:
+        return self._call("health")
+
+    def stats(self) -> dict:
+        return self._call("stats")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._call("bye", timeout=0.5)
+        except Error:
+            pass
+        with self._channels_lock:
+            for channel in self._channels:
+                channel.close(lambda offset: None)
+            self._channels.clear()
+        self._control.close(0)
+        if hasattr(self, "_arena"):
+            self._arena.close()
+        self._context.term()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if not getattr(self, "_closed", True):
+            self.close()
+
+    # -- the request path -------------------------------------------------
+    def _run(self, info, arrays, rows: int, deadline: float) -> np.ndarray:
+        size = packed_size(arrays.num_graphs, arrays.num_nodes, arrays.edge_index.shape[-1],
+                           arrays.x.shape[1], arrays.x_dtype,
+                           0 if arrays.edge_attr is None else arrays.edge_attr.shape[1],
+                           arrays.edge_attr_dtype)
+        out_bytes = rows * info.width * 4
+        slot_bytes = out_bytes if out_bytes > self._inline_limit else 0
+        offset = self._arena.alloc(size + slot_bytes, timeout=max(0.0, deadline - time.monotonic()))
+        keep = False
+        try:
+            pack_into(self._arena.buf, offset, x=arrays.x, edge_index=arrays.edge_index,
+                      ptr=arrays.ptr, edge_attr=arrays.edge_attr, x_dtype=arrays.x_dtype,
+                      edge_attr_dtype=arrays.edge_attr_dtype or None)
+            request = {"v": wire.PROTOCOL_VERSION, "op": "infer", "model": info.name,
+                       "version": info.version, "region": self._arena.name,
+                       "offset": offset, "length": size}
+            if slot_bytes:
+                request.update(out_offset=offset + size, out_length=slot_bytes)
+            reply, keep = self._exchange(info, request, offset, deadline)
+            if reply.get("in_slot"):
+                start = offset + size
+                data = self._arena.buf[start:start + out_bytes]
+            else:
+                data = reply["data"]
+            return np.frombuffer(data, dtype=np.float32).reshape(reply["shape"]).copy()
+        finally:
+            if not keep:
+                self._arena.free(offset)
+
+    def _exchange(self, info, request: dict, offset: int, deadline: float):
+        """Send to a worker and wait; re-send once, alone, if that worker dies.
+
+        Returns (reply, keep_slot): keep_slot is True when the slot must stay
+        reserved because a live worker may still write it (timeout).
+        """
+        resent = False
+        while True:
+            worker_id, endpoint = self._worker(info, deadline)
+            channel = self._channel(worker_id, endpoint)
+            request["id"] = request_id = next(self._ids)
+            try:
+                channel.send(wire.encode(request))
+                outcome, reply = channel.wait(request_id, deadline, self._arena.free)
+            finally:
+                self._topology.done(worker_id)
+            if outcome == REPLY:
+                if not reply.get("ok"):
+                    raise error_for(reply.get("code", ErrorCode.INTERNAL),
+                                    reply.get("message", ""))
+                return reply, False
+            if outcome == GONE:
+                self._forget(worker_id, channel)
+                if resent:
+                    raise WorkerCrashed(f"worker {worker_id} of {info.name} died while "
+                                        "running this request, twice")
+                resent = True
+                info = self._model(info.name, info.version, deadline, refresh=True)
+                continue
+            channel.orphans[request_id] = offset
+            raise DeadlineExceeded(f"no reply from {info.name} within {self.timeout} s. "
+                                   "Hint: raise Client(timeout=...)")
+
+    def _worker(self, info, deadline: float):
+        while True:
+            worker = self._topology.pick(info)
+            if worker is not None:
+                return worker
+            if time.monotonic() >= deadline:
+                raise ServiceUnavailable(f"no worker of {info.name} v{info.version} became "
+                                         f"ready within {self.timeout} s",
+                                         ErrorCode.MODEL_UNAVAILABLE)
+            time.sleep(WAIT_FOR_WORKER_S)
+            info = self._model(info.name, info.version, deadline, refresh=True)
+
+    def _model(self, name: str, version, deadline: float, refresh: bool = False):
+        if refresh or not self._topology.models:
+            self._refresh(deadline)
+        return self._topology.model(name, version)
+
+    def _channel(self, worker_id: str, endpoint: str) -> Channel:
+        channels = getattr(self._local, "channels", None)
+        if channels is None:
+            channels = self._local.channels = {}
+        channel = channels.get(worker_id)
+        if channel is None:
+            channel = channels[worker_id] = Channel(self._context, endpoint, worker_id)
+            with self._channels_lock:
+                self._channels.append(channel)
+        return channel
+
+    def _forget(self, worker_id: str, channel: Channel) -> None:
+        self._topology.mark_dead(worker_id)
+        self._local.channels.pop(worker_id, None)
+        with self._channels_lock:
+            self._channels.remove(channel)
+        channel.close(self._arena.free)
+
+    # -- control ----------------------------------------------------------
+    def _control_socket(self) -> zmq.Socket:
+        control = self._context.socket(zmq.DEALER)
+        control.setsockopt(zmq.LINGER, 0)
+        control.setsockopt(zmq.MAXMSGSIZE, 16 * wire.MAX_MESSAGE_BYTES)
+        control.connect(ipc(self.socket_path))
+        return control
+
+    def _hello(self) -> None:
+        reply = self._call("hello", client={"pid": os.getpid(), "name": self.name},
+                           regions=[self._arena.name])
+        self._inline_limit = reply["limits"]["inline_output_bytes"]
+        self._topology.update(reply["topology"])
+
+    def _refresh(self, deadline: float | None = None) -> None:
+        timeout = None if deadline is None else max(0.05, deadline - time.monotonic())
+        self._topology.update(self._call("topology", timeout=timeout)["topology"])
+
+    def _call(self, op: str, timeout: float | None = None, **fields) -> dict:
+        """One control request to the supervisor; replies to earlier, timed-out ones are skipped."""
+        timeout = self.timeout if timeout is None else timeout
+        with self._control_lock:
+            request_id = next(self._ids)
+            self._control.send(wire.encode({"v": wire.PROTOCOL_VERSION, "op": op,
+                                            "id": request_id, **fields}))
+            deadline = time.monotonic() + timeout
+            while True:
+                left_ms = int((deadline - time.monotonic()) * 1000)
+                if left_ms <= 0 or not self._control.poll(left_ms):
+                    raise ServiceUnavailable(f"the graphferry service at {self.socket_path} did "
+                                             f"not answer {op!r} within {timeout:.1f} s. Hint: is "
+                                             "it running? (graphferry serve)")
+                reply = wire.decode(self._control.recv())
+                if reply.get("id") == request_id:
+                    break
+        if not reply.get("ok"):
+            raise error_for(reply.get("code", ErrorCode.INTERNAL), reply.get("message", ""))
+        return {k: v for k, v in reply.items() if k not in ("v", "id", "ok")}

@@ -1,0 +1,126 @@
+"""What callers pass to ``infer``, turned into the arrays the packed format holds.
+
+Accepted: a PyG ``Data``, a list of ``Data``, a ``Batch``, or a dict of
+arrays (``x``, ``edge_index``, optional ``edge_attr``, optional ``ptr``);
+arrays may be numpy arrays or CPU/GPU torch tensors. torch is imported only
+when a torch object is actually passed, so the client works without it for
+numpy callers.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphferry.protocol.codes import ErrorCode
+from graphferry.protocol.errors import InvalidInput
+from graphferry.shm import dtypes
+
+
+@dataclass(frozen=True, slots=True)
+class GraphArrays:
+    x: np.ndarray
+    edge_index: np.ndarray
+    ptr: np.ndarray
+    edge_attr: np.ndarray | None
+    x_dtype: int
+    edge_attr_dtype: int
+    is_list: bool  # the caller passed a list: answer with a list
+
+    @property
+    def num_graphs(self) -> int:
+        return len(self.ptr) - 1
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.ptr[-1])
+
+
+def to_arrays(graphs) -> GraphArrays:
+    if isinstance(graphs, dict):
+        return _from_dict(graphs)
+    if isinstance(graphs, (list, tuple)):
+        return _from_list(graphs)
+    if hasattr(graphs, "x") and hasattr(graphs, "edge_index"):
+        ptr = getattr(graphs, "ptr", None)
+        return _assemble(graphs.x, graphs.edge_index, getattr(graphs, "edge_attr", None), ptr,
+                         is_list=False)
+    raise InvalidInput(f"cannot send a {type(graphs).__name__}; pass a torch_geometric Data, "
+                       "a list of Data, a Batch, or a dict with 'x' and 'edge_index'",
+                       ErrorCode.INVALID_INPUT)
+
+
+def _from_dict(graphs: dict) -> GraphArrays:
+    unknown = set(graphs) - {"x", "edge_index", "edge_attr", "ptr"}
+    if unknown or "x" not in graphs or "edge_index" not in graphs:
+        raise InvalidInput("a graph dict needs 'x' and 'edge_index' and may have 'edge_attr' "
+                           f"and 'ptr'; got keys {sorted(graphs)}", ErrorCode.INVALID_INPUT)
+    return _assemble(graphs["x"], graphs["edge_index"], graphs.get("edge_attr"),
+                     graphs.get("ptr"), is_list=False)
+
+
+def _from_list(graphs) -> GraphArrays:
+    if not graphs:
+        raise InvalidInput("the list of graphs is empty", ErrorCode.EMPTY_REQUEST)
+    xs, edges, attrs, counts = [], [], [], [0]
+    for graph in graphs:
+        arrays = to_arrays(graph)
+        if arrays.num_graphs != 1:
+            raise InvalidInput("a list may hold single graphs only, not batches",
+                               ErrorCode.INVALID_INPUT)
+        xs.append(arrays.x)
+        edges.append(arrays.edge_index + counts[-1] if counts[-1] else arrays.edge_index)
+        attrs.append(arrays.edge_attr)
+        counts.append(counts[-1] + len(arrays.x))
+    has_attr = {a is not None for a in attrs}
+    if len(has_attr) > 1:
+        raise InvalidInput("some graphs in the list have edge_attr and some do not",
+                           ErrorCode.WRONG_SHAPE)
+    first = to_arrays(graphs[0])
+    return GraphArrays(_concat(xs, "x"), np.concatenate(edges, axis=1),
+                       np.asarray(counts, dtype=np.int64),
+                       _concat(attrs, "edge_attr") if True in has_attr else None,
+                       first.x_dtype, first.edge_attr_dtype, is_list=True)
+
+
+def _concat(arrays: list, what: str) -> np.ndarray:
+    if len({a.dtype for a in arrays}) > 1 or len({a.shape[1:] for a in arrays}) > 1:
+        raise InvalidInput(f"the graphs' {what} differ in dtype or width", ErrorCode.WRONG_SHAPE)
+    return np.concatenate(arrays)
+
+
+def _assemble(x, edge_index, edge_attr, ptr, is_list: bool) -> GraphArrays:
+    x, x_dtype = _numpy(x, "x")
+    if x.ndim == 1:
+        x = x.reshape(-1, 1)
+    edge_index, _ = _numpy(edge_index, "edge_index")
+    edge_attr, edge_attr_dtype = (None, 0) if edge_attr is None else _numpy(edge_attr,
+                                                                           "edge_attr")
+    if edge_attr is not None and edge_attr.ndim == 1:
+        edge_attr = edge_attr.reshape(-1, 1)
+    if ptr is None:
+        ptr = np.array([0, len(x)], dtype=np.int64)
+    else:
+        ptr, _ = _numpy(ptr, "ptr")
+    return GraphArrays(x, edge_index, ptr, edge_attr, x_dtype, edge_attr_dtype, is_list)
+
+
+def _numpy(array, what: str) -> tuple[np.ndarray, int]:
+    """A host numpy view of ``array`` and its dtype code (bfloat16 travels as bits)."""
+    if type(array).__module__.startswith("torch"):
+        array = array.detach()
+        if array.device.type != "cpu":
+            array = array.cpu()
+        if str(array.dtype) == "torch.bfloat16":
+            import torch
+            return array.contiguous().view(torch.int16).numpy().view(np.uint16), \
+                dtypes.code_of("bfloat16")
+        array = array.numpy()
+    array = np.asarray(array)
+    try:
+        return array, dtypes.code_of(array.dtype)
+    except (KeyError, ValueError, InvalidInput):
+        if what in ("edge_index", "ptr") and array.dtype.kind in "iu":
+            return array, 0  # any integer type: the packer widens it to int64
+        raise InvalidInput(f"{what} has dtype {array.dtype}, which graphferry does not carry. "
+                           "Hint: cast it to float32 (or int64 for ids)",
+                           ErrorCode.WRONG_DTYPE) from None

@@ -1,0 +1,178 @@
+"""A worker process: one model version on one device, one data socket.
+
+Loop: wait for requests → gather a batch (everything queued, then up to the
+queue delay, within the batch limits) → one model call → split and reply.
+The supervisor is not on this path; it watches the status page and the exit
+code. Run as ``python -m graphferry.server.worker SPEC_JSON``.
+"""
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+
+import zmq
+
+from graphferry.protocol import wire
+from graphferry.protocol.codes import ErrorCode
+from graphferry.protocol.errors import Error, InvalidInput, UnknownModel
+from graphferry.shm import Segment, parse_header
+
+from . import lifecycle
+from .batching import Assembler
+from .execution import Executor
+from .model_loader import load_model, resolve_device
+from .repository import ModelEntry
+from .status_page import Field, State, StatusPage
+
+log = logging.getLogger("graphferry.worker")
+HOUSEKEEPING_MS = 1000
+
+
+class Worker:
+    def __init__(self, entry: ModelEntry, endpoint: str, page: StatusPage, instance: int):
+        self.entry = entry
+        self.endpoint = endpoint
+        self.page = page
+        self.instance = instance
+        self.regions = {}  # name -> Segment, mapped on first use and kept
+        self.stopping = False
+
+    def boot(self) -> None:
+        """Load and warm the model; any failure here is a boot failure."""
+        self.page[Field.STATE] = State.LOADING
+        device = resolve_device(self.entry.config.device, self.instance)
+        self.assembler = Assembler(self.entry.config, device)
+        model = load_model(self.entry, device)
+        self.executor = Executor(model, self.entry.config, self.assembler, self.page)
+        self.executor.warm_up()
+
+    def serve(self) -> None:
+        context = zmq.Context(io_threads=1)
+        self.socket = context.socket(zmq.ROUTER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
+        self.socket.bind(self.endpoint)
+        self.page[Field.STATE] = State.READY
+        log.info("%s v%d ready on %s", self.entry.name, self.entry.version, self.endpoint)
+        while not self.stopping:
+            if not self.socket.poll(HOUSEKEEPING_MS):
+                self.housekeeping()
+                continue
+            self.gather()
+            if self.assembler.pending:
+                self.executor.run(self.send)
+        self.page[Field.STATE] = State.STOPPING
+        self.socket.close(0)
+        context.term()
+
+    def gather(self) -> None:
+        """Take every queued request, then wait up to the queue delay for more."""
+        delay_ns = self.entry.config.batching.max_queue_delay_us * 1000
+        deadline = None
+        while True:
+            try:
+                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                if not self.assembler.pending or not delay_ns:
+                    return
+                deadline = deadline or time.monotonic_ns() + delay_ns
+                left_ms = (deadline - time.monotonic_ns()) / 1e6
+                if left_ms <= 0 or not self.socket.poll(max(1, round(left_ms))):
+                    return
+                continue
+            if len(frames) == 2:  # anything else is not our protocol: drop it
+                self.accept(*frames)
+
+    def accept(self, identity: bytes, frame: bytes) -> None:
+        """Queue one request into the batch, or answer it at once if it is bad."""
+        request_id = 0
+        try:
+            message = wire.decode_request(frame)
+            request_id = message["id"]
+            if message["op"] != "infer":
+                raise InvalidInput(f"unknown op {message['op']!r}; workers take 'infer'",
+                                   ErrorCode.UNKNOWN_OP)
+            self.enqueue(identity, request_id, message)
+        except wire.RequestError as exc:
+            self.send(identity, wire.error_reply(exc.request_id, exc))
+        except Error as exc:
+            self.page[Field.ERRORS] += 1
+            self.send(identity, wire.error_reply(request_id, exc))
+
+    def enqueue(self, identity: bytes, request_id: int, message: dict) -> None:
+        self.check_model(message)
+        segment = self.region(wire.field(message, "region", str))
+        offset = wire.field(message, "offset", int)
+        length = wire.field(message, "length", int)
+        if offset % 64 or offset + length > segment.size:
+            raise InvalidInput(f"input [{offset}, {offset + length}) is outside region "
+                               f"{segment.name} of {segment.size} bytes or not 64-aligned",
+                               ErrorCode.OUT_OF_BOUNDS)
+        header = parse_header(segment.buf, offset, length)
+        self.assembler.check(header)
+        out_slot = self.out_slot(message, segment)
+        if not self.assembler.fits(header):
+            self.executor.run(self.send)  # the batch is full: run it, start the next
+        self.assembler.add(identity, request_id, segment.buf, offset, header, out_slot)
+
+    def check_model(self, message: dict) -> None:
+        name = wire.field(message, "model", str)
+        version = wire.field(message, "version", int, default=0)
+        if name != self.entry.name or version not in (0, self.entry.version):
+            raise UnknownModel(f"this worker serves {self.entry.name} v{self.entry.version}, "
+                               f"not {name} v{version}. Hint: refresh the topology")
+
+    def out_slot(self, message: dict, segment: Segment) -> memoryview | None:
+        out_offset = wire.field(message, "out_offset", int, required=False)
+        if out_offset is None:
+            return None
+        out_length = wire.field(message, "out_length", int)
+        if out_offset % 64 or out_offset + out_length > segment.size:
+            raise InvalidInput(f"output slot [{out_offset}, {out_offset + out_length}) is "
+                               f"outside region {segment.name} or not 64-aligned",
+                               ErrorCode.OUT_OF_BOUNDS)
+        return segment.buf[out_offset:out_offset + out_length]
+
+    def region(self, name: str) -> Segment:
+        segment = self.regions.get(name)
+        if segment is None:
+            segment = self.regions[name] = Segment.attach(name)
+        return segment
+
+    def send(self, identity: bytes, payload: bytes) -> None:
+        try:
+            self.socket.send_multipart((identity, payload), zmq.NOBLOCK)
+        except zmq.ZMQError:  # that client is gone or not reading: its loss alone
+            pass
+
+    def housekeeping(self) -> None:
+        lifecycle.exit_if_orphaned()
+        for name in [n for n in self.regions if not os.path.exists(f"/dev/shm/{n}")]:
+            self.regions.pop(name).close()  # its client unlinked it: let the mapping go
+
+
+def main(argv=None) -> None:
+    spec = json.loads((argv or sys.argv[1:])[0])
+    lifecycle.die_with_parent(spec["supervisor_pid"])
+    logging.basicConfig(level=spec.get("log_level", "INFO"), stream=sys.stderr,
+                        format=f"%(asctime)s worker[{os.getpid()}] %(levelname)s %(message)s")
+    page = StatusPage.attach(spec["status_page"])
+    page[Field.PID] = os.getpid()
+    worker = Worker(ModelEntry.from_json(spec["entry"]), spec["endpoint"], page,
+                    spec["instance"])
+    signal.signal(signal.SIGTERM, lambda *_: setattr(worker, "stopping", True))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; Ctrl-C goes to it
+    try:
+        worker.boot()
+    except Exception:
+        log.exception("%s v%d could not load its model", worker.entry.name, worker.entry.version)
+        logging.shutdown()
+        os._exit(lifecycle.EXIT_BOOT_FAILURE)
+    worker.serve()
+
+
+if __name__ == "__main__":
+    main()
