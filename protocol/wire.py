@@ -62,6 +62,11 @@ class UnsupportedProtocol(RequestError):
             ErrorCode.UNSUPPORTED_PROTOCOL))
 
 
+def extra_frames(count: int) -> InvalidInput:
+    return InvalidInput(f"a message is one frame (§1), this one came in {count}",
+                        ErrorCode.MALFORMED_MESSAGE)
+
+
 def ok_reply(request_id: int, **fields) -> bytes:
     return encode({"v": PROTOCOL_VERSION, "id": request_id, "ok": True, **fields})
 

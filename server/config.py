@@ -48,6 +48,10 @@ class BatchingSpec:
 class ModelConfig:
     instances: int = 1
     device: str = "auto"
+    # torch intra-op threads of each CPU worker; 0 keeps torch's default (one
+    # per core). One suits small graphs: on few cores, threads of several
+    # workers and clients spin against each other.
+    cpu_threads: int = 1
     input: InputSpec = InputSpec()
     output: OutputSpec = OutputSpec()
     batching: BatchingSpec = BatchingSpec()
@@ -98,6 +102,7 @@ def _check(config: ModelConfig, path: Path) -> None:
             raise ConfigError(f"{path}: key '{key}' {what}")
 
     need(config.instances >= 1, "instances", "must be at least 1")
+    need(config.cpu_threads >= 0, "cpu_threads", "must be >= 0 (0 = torch's default)")
     need(config.device in ("auto", "cpu") or _is_cuda(config.device), "device",
          "must be 'auto', 'cpu' or 'cuda:N'")
     need(config.input.features >= 0, "input.features", "must be >= 0")

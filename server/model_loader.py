@@ -12,6 +12,11 @@ import torch
 from .repository import ModelEntry
 
 
+def configure_threads(cpu_threads: int) -> None:
+    if cpu_threads:
+        torch.set_num_threads(cpu_threads)
+
+
 def resolve_device(configured: str, instance: int) -> torch.device:
     if configured == "auto":
         if torch.cuda.is_available():

@@ -9,7 +9,6 @@ The heartbeat advances once per batch, in the worker's main loop, so a worker
 stuck inside a model call stops advancing it (progress, not liveness).
 """
 
-import os
 from enum import IntEnum
 
 import numpy as np
@@ -50,8 +49,7 @@ class StatusPage:
 
     @classmethod
     def create(cls) -> "StatusPage":
-        prefix = f"graphferry-status-{os.getpid()}-"  # names the owner, for leak checks
-        page = cls(Segment.create(WORDS * 8, prefix=prefix), owner=True)
+        page = cls(Segment.create(WORDS * 8, prefix="graphferry-status-"), owner=True)
         page.words[:] = 0
         page.words[Field.MAGIC] = MAGIC
         return page

@@ -114,9 +114,10 @@ class Supervisor:
                 frames = self.control.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if len(frames) == 2:
-                identity, frame = frames
-                self.control.send_multipart((identity, frontend.handle(self, identity, frame)))
+            identity = frames[0]
+            reply = (frontend.handle(self, identity, frames[1]) if len(frames) == 2 else
+                     wire.error_reply(0, wire.extra_frames(len(frames) - 1)))
+            self.control.send_multipart((identity, reply))
 
     def handle_signals(self) -> None:
         while self.signals:

@@ -23,7 +23,7 @@ from graphferry.shm import Segment, parse_header
 from . import lifecycle
 from .batching import Assembler
 from .execution import Executor
-from .model_loader import load_model, resolve_device
+from .model_loader import configure_threads, load_model, resolve_device
 from .repository import ModelEntry
 from .status_page import Field, State, StatusPage
 
@@ -43,6 +43,7 @@ class Worker:
     def boot(self) -> None:
         """Load and warm the model; any failure here is a boot failure."""
         self.page[Field.STATE] = State.LOADING
+        configure_threads(self.entry.config.cpu_threads)
         device = resolve_device(self.entry.config.device, self.instance)
         self.assembler = Assembler(self.entry.config, device)
         model = load_model(self.entry, device)
@@ -83,8 +84,10 @@ class Worker:
                 if left_ms <= 0 or not self.socket.poll(max(1, round(left_ms))):
                     return
                 continue
-            if len(frames) == 2:  # anything else is not our protocol: drop it
+            if len(frames) == 2:
                 self.accept(*frames)
+            else:
+                self.send(frames[0], wire.error_reply(0, wire.extra_frames(len(frames) - 1)))
 
     def accept(self, identity: bytes, frame: bytes) -> None:
         """Queue one request into the batch, or answer it at once if it is bad."""

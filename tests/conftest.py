@@ -7,10 +7,10 @@ when those fixtures end.
 """
 
 import os
-import re
 
 import pytest
 
+from graphferry.shm.segment import owner_pid
 from support import procs
 from support.server import Server
 
@@ -26,11 +26,14 @@ def _server_pids() -> set[int]:
     return pids
 
 
-def _owned(segment: str, server_pids: set[int]) -> bool:
+def _excused(segment: str, server_pids: set[int], ours: set[int]) -> bool:
+    """Held by a longer-lived fixture, or created by a live process outside this run."""
     if segment in _owned_segments:
         return True
-    match = re.match(r"graphferry-status-(\d+)-", segment)
-    return bool(match) and int(match.group(1)) in server_pids
+    pid = owner_pid(segment)
+    if pid in server_pids:
+        return True
+    return pid is not None and procs.alive(pid) and pid not in ours
 
 
 @pytest.fixture(autouse=True)
@@ -43,8 +46,9 @@ def leak_probe():
                        if p not in children_before and p not in server_pids
                        and procs.alive(p)]
     leaked_children = [p for p in leaked_children if procs.wait_gone([p], 3)]
+    ours = {os.getpid(), *children_before, *procs.descendants(os.getpid())}
     leaked_segments = sorted(s for s in procs.segments() - segments_before
-                             if not _owned(s, server_pids))
+                             if not _excused(s, server_pids, ours))
     for pid in leaked_children:  # only our own descendants
         procs.kill_tree(pid)
     for name in leaked_segments:
@@ -60,7 +64,7 @@ def hold_server(server: Server):
 
 def release_server(server: Server):
     pid = server.proc.pid
-    status_pages = {s for s in procs.segments() if s.startswith(f"graphferry-status-{pid}-")}
+    status_pages = {s for s in procs.segments() if owner_pid(s) == pid}
     server.stop()
     _owned_pids.discard(pid)
     left = status_pages & procs.segments()

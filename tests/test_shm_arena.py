@@ -12,6 +12,7 @@ import pytest
 from graphferry.protocol.codes import ErrorCode
 from graphferry.protocol.errors import InvalidInput, Overloaded
 from graphferry.shm import PREFIX, Arena, Segment, unlink_quietly
+from graphferry.shm.segment import owner_pid
 
 # Tests create their segments under a prefix of their own, so the leak check
 # below cannot be confused by other graphferry processes on the machine.
@@ -57,7 +58,9 @@ def test_default_name_mode_and_unlink():
     seg = Segment.create(10_000)
     path = f"/dev/shm/{seg.name}"
     try:
-        assert seg.name.startswith("graphferry-") and len(seg.name) == len(PREFIX) + 16
+        assert seg.name.startswith(f"{PREFIX}{os.getpid()}-") and len(seg.name) == len(
+            f"{PREFIX}{os.getpid()}-") + 16
+        assert owner_pid(seg.name) == os.getpid()
         st = os.stat(path)
         assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_size == 10_000
         assert seg.size == 10_000 and len(seg.buf) == 10_000
