@@ -1,0 +1,182 @@
+"""Helpers for benchmarks/latency.py: the workload, the echo peer, load processes.
+
+Kept apart from latency.py so that the 'spawn' children of multiprocessing
+import only this small module (plus graphferry and torch), not the driver.
+"""
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+SMALL = (100, 400)        # nodes, edges: the issue's small-graph workload
+LARGE = (10_000, 50_000)  # the large case
+FEATURES = 32
+MODEL = "gcn"
+
+
+def graph(num_nodes: int, num_edges: int, features: int = FEATURES, seed: int = 0):
+    """A random PyG graph, the same recipe as tests/support/reference.graph."""
+    import torch
+    from torch_geometric.data import Data
+
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(num_nodes, features, generator=generator)
+    edge_index = torch.randint(0, max(num_nodes, 1), (2, num_edges), generator=generator)
+    return Data(x=x, edge_index=edge_index)
+
+
+# -- processes and shared memory (only what this benchmark started) ----------
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        for child in children(todo.pop()):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_gone(pids, timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = [p for p in pids if alive(p)]
+        if not left:
+            return []
+        time.sleep(0.02)
+    return [p for p in pids if alive(p)]
+
+
+def shm_segments() -> set[str]:
+    return {name for name in os.listdir("/dev/shm") if name.startswith("graphferry-")}
+
+
+# -- machine -------------------------------------------------------------------
+def machine() -> dict:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import platform
+
+    import torch
+    import torch_geometric
+    import zmq
+    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(),
+            "torch": torch.__version__, "torch_geometric": torch_geometric.__version__,
+            "pyzmq": zmq.__version__, "libzmq": zmq.zmq_version(),
+            "kernel": platform.release(), "loadavg": os.getloadavg()}
+
+
+# -- the transport floor's peer ------------------------------------------------
+def echo_main(endpoint: str) -> None:
+    """ROUTER that sends every message straight back (the floor's second process)."""
+    import zmq
+
+    context = zmq.Context(io_threads=1)
+    socket = context.socket(zmq.ROUTER)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.bind(endpoint)
+    print("ready", flush=True)
+    try:
+        while True:
+            socket.send_multipart(socket.recv_multipart())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        socket.close(0)
+        context.term()
+
+
+# -- a load process for graphferry at concurrency > 1 --------------------------
+def load_process(socket_path: str, threads: int, nodes: int, edges: int, seed: int,
+                 warmup: int, start_at, duration: float, ready, results) -> None:
+    """One client process: ``threads`` threads share one Client and call infer in a loop.
+
+    Every process waits on ``ready`` (a Barrier) after warming up; the parent
+    then sets ``start_at`` (time.monotonic, system-wide on Linux). Requests
+    that complete inside [start, start + duration] are counted; their
+    latencies (ns) go back through ``results`` with the client's arena name,
+    so the parent can check it was unlinked.
+    """
+    import torch
+
+    import graphferry
+
+    torch.set_num_threads(1)
+    g = graph(nodes, edges, seed=seed)
+    client = graphferry.Client(socket=socket_path, timeout=60.0, name=f"bench-{os.getpid()}")
+    arena = client._arena.name  # noqa: SLF001 (benchmark bookkeeping only)
+    per_thread = [None] * threads
+    errors = []
+
+    def run(index: int) -> None:
+        try:
+            for _ in range(warmup):
+                client.infer(MODEL, g)
+            ready.wait()
+            while start_at.value == 0.0:
+                time.sleep(0.0005)
+            start = start_at.value
+            end = start + duration
+            while time.monotonic() < start:
+                time.sleep(0.0002)
+            lat = []
+            clock = time.perf_counter_ns
+            while True:
+                t0 = clock()
+                client.infer(MODEL, g)
+                t1 = clock()
+                if time.monotonic() > end:
+                    break
+                lat.append(t1 - t0)
+            per_thread[index] = lat
+        except BaseException as exc:  # report, don't hang the barrier
+            errors.append(f"{type(exc).__name__}: {exc}")
+            try:
+                ready.abort()
+            except Exception:
+                pass
+
+    workers = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    client.close()
+    latencies = [x for lat in per_thread if lat for x in lat]
+    results.put({"pid": os.getpid(), "arena": arena, "latencies": latencies,
+                 "errors": errors})
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "echo":
+        echo_main(sys.argv[2])
+    else:
+        sys.exit("usage: _workload.py echo ENDPOINT")

@@ -1,0 +1,67 @@
+"""Where the control socket lives, and who may use its directory."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from graphferry.protocol.paths import default_socket, ipc
+from graphferry.server.paths import prepare_runtime_dir
+from support.server import Server
+
+
+def test_default_socket_order(monkeypatch):
+    monkeypatch.setenv("GRAPHFERRY_SOCKET", "/x/y.sock")
+    assert str(default_socket()) == "/x/y.sock"
+    monkeypatch.delenv("GRAPHFERRY_SOCKET")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/7")
+    assert str(default_socket()) == "/run/user/7/graphferry/graphferry.sock"
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    assert str(default_socket()) == f"/tmp/graphferry-{os.getuid()}/graphferry.sock"
+
+
+def test_runtime_dir_is_created_private(tmp_path):
+    directory = tmp_path / "a" / "run"
+    prepare_runtime_dir(directory)
+    assert (directory.stat().st_mode & 0o777) == 0o700
+
+
+def test_runtime_dir_open_to_others_is_refused(tmp_path):
+    directory = tmp_path / "open"
+    directory.mkdir(mode=0o777)
+    directory.chmod(0o777)
+    with pytest.raises(PermissionError, match="chmod 700"):
+        prepare_runtime_dir(directory)
+
+
+def test_socket_path_too_long_is_refused():
+    with pytest.raises(ValueError, match="107"):
+        ipc("/tmp/" + "x" * 120)
+
+
+def test_second_service_on_the_same_socket_is_refused(server):
+    result = subprocess.run([sys.executable, "-m", "graphferry.server.cli", "serve",
+                             "--socket", str(server.socket)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1
+    assert "already serving" in result.stderr
+
+
+def test_serve_uses_graphferry_socket_from_the_environment():
+    server = Server()
+    server.env = {"GRAPHFERRY_SOCKET": str(server.socket)}
+    server.socket.parent.mkdir(mode=0o700)
+    try:
+        args_socket = server.socket
+        server.extra_args = []
+        # start without --socket: Server.start always passes it, so run by hand
+        server.proc = subprocess.Popen([sys.executable, "-m", "graphferry.server.cli", "serve"],
+                                       env={**os.environ, **server.env},
+                                       stdout=open(server.log_path, "wb"),
+                                       stderr=subprocess.STDOUT)
+        server.log = open(server.log_path, "ab")
+        assert server.wait_ready()["status"] == "ready"
+        assert args_socket.is_socket()
+    finally:
+        server.stop()
