@@ -16,6 +16,7 @@ from zmq.utils.monitor import recv_monitor_message
 from graphferry.protocol import wire
 
 REPLY, GONE, TIMEOUT = "reply", "gone", "timeout"
+CHECK_EVERY_MS = 1000  # while waiting long, ask whether the worker is still alive
 
 
 class Channel:
@@ -35,17 +36,25 @@ class Channel:
     def send(self, payload: bytes) -> None:
         self.socket.send(payload, copy=True)
 
-    def wait(self, request_id: int, deadline: float, release) -> tuple[str, dict | None]:
+    def wait(self, request_id: int, deadline: float, release,
+             worker_dead) -> tuple[str, dict | None]:
         """Wait for ``request_id``'s reply until ``deadline`` (monotonic seconds).
 
         Late replies to earlier, timed-out requests are discarded and their
-        slots handed to ``release``.
+        slots handed to ``release``. Every CHECK_EVERY_MS without a reply,
+        ``worker_dead()`` is asked: a request sent before the connection was
+        up sees no disconnect event when the worker dies.
         """
         while True:
             left_ms = (deadline - time.monotonic()) * 1000
             if left_ms <= 0:
                 return TIMEOUT, None
-            events = dict(self.poller.poll(max(1, int(left_ms))))
+            events = dict(self.poller.poll(max(1, min(int(left_ms), CHECK_EVERY_MS))))
+            if not events:
+                if worker_dead():
+                    self.gone = True
+                    return GONE, None
+                continue
             if self.socket in events:
                 reply = wire.decode(self.socket.recv())
                 got = reply.get("id")

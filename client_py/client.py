@@ -23,12 +23,14 @@ from graphferry.protocol.errors import (DeadlineExceeded, Error, InvalidInput,
 from graphferry.protocol.paths import default_socket, ipc
 from graphferry.shm import Arena, pack_into, packed_size
 
-from .channel import GONE, REPLY, Channel
+from .channel import REPLY, TIMEOUT, Channel
 from .graphs import to_arrays
 from .topology import Topology
 
 DEFAULT_ARENA_BYTES = 64 << 20
 WAIT_FOR_WORKER_S = 0.05
+SETTLE_TIMEOUT_S = 0.5  # how long to ask the supervisor how a worker died
+MAX_WORKER_DEATHS = 4  # per request, whatever their causes
 
 
 class Client:
@@ -42,6 +44,7 @@ class Client:
         self._control_lock = threading.Lock()
         self._control = self._control_socket()
         self._arena = Arena.create(arena_size)
+        self._arena_inode = os.stat(f"/dev/shm/{self._arena.name}").st_ino
         self._local = threading.local()
         self._channels = []  # every thread's channels, for close()
         self._channels_lock = threading.Lock()
@@ -135,19 +138,20 @@ class Client:
                 self._arena.free(offset)
 
     def _exchange(self, info, request: dict, offset: int, deadline: float):
-        """Send to a worker and wait; re-send once, alone, if that worker dies.
+        """Send to a worker and wait; settle the request if that worker dies (§5.3).
 
         Returns (reply, keep_slot): keep_slot is True when the slot must stay
         reserved because a live worker may still write it (timeout).
         """
-        resent = False
+        deaths = 0
         while True:
             worker_id, endpoint = self._worker(info, deadline)
             channel = self._channel(worker_id, endpoint)
             request["id"] = request_id = next(self._ids)
             try:
                 channel.send(wire.encode(request))
-                outcome, reply = channel.wait(request_id, deadline, self._arena.free)
+                outcome, reply = channel.wait(request_id, deadline, self._arena.free,
+                                              lambda: self._is_dead(worker_id))
             finally:
                 self._topology.done(worker_id)
             if outcome == REPLY:
@@ -155,17 +159,56 @@ class Client:
                     raise error_for(reply.get("code", ErrorCode.INTERNAL),
                                     reply.get("message", ""))
                 return reply, False
-            if outcome == GONE:
-                self._forget(worker_id, channel)
-                if resent:
-                    raise WorkerCrashed(f"worker {worker_id} of {info.name} died while "
-                                        "running this request, twice")
-                resent = True
-                info = self._model(info.name, info.version, deadline, refresh=True)
-                continue
-            channel.orphans[request_id] = offset
-            raise DeadlineExceeded(f"no reply from {info.name} within {self.timeout} s. "
-                                   "Hint: raise Client(timeout=...)")
+            if outcome == TIMEOUT:
+                channel.orphans[request_id] = offset
+                raise DeadlineExceeded(f"no reply from {info.name} within {self.timeout} s. "
+                                       "Hint: raise Client(timeout=...)")
+            self._forget(worker_id, channel)
+            deaths += 1
+            request["attempt"] = self._settle(info, worker_id, offset,
+                                              request.get("attempt", 0), deaths)
+            info = self._model(info.name, info.version, deadline, refresh=True)
+
+    def _settle(self, info, worker_id: str, offset: int, attempt: int, deaths: int) -> int:
+        """A worker died holding our request: fail it, or say how to re-send it.
+
+        Retry off: WORKER_CRASHED. Running alone when it died: WORKER_CRASHED
+        (the supervisor quarantines the input). Running in a batch: re-send
+        once, alone (attempt 1). Only queued there: innocent, re-send as it was.
+        """
+        if not info.raw.get("retry", True):
+            raise WorkerCrashed(f"worker {worker_id} of {info.name} died while holding this "
+                                "request (retry_on_crash is off for this model)")
+        executing = self._was_executing(worker_id, offset)
+        if executing and attempt:
+            raise WorkerCrashed(f"worker {worker_id} of {info.name} died while running this "
+                                "request alone; the input is quarantined (POISONED if sent "
+                                "again)")
+        if deaths >= MAX_WORKER_DEATHS:
+            raise WorkerCrashed(f"{deaths} workers of {info.name} died while holding this "
+                                "request")
+        return 1 if executing else attempt
+
+    def _was_executing(self, worker_id: str, offset: int) -> bool:
+        """Ask the supervisor whether the dead worker was running our request."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while True:
+            verdict = self._call("worker_exit", worker=worker_id,
+                                 timeout=max(0.05, deadline - time.monotonic()))
+            if verdict["state"] == "dead":
+                running = {(inode, off) for inode, off, _ in verdict["executing"]}
+                return ((self._arena_inode, offset) in running
+                        or verdict["batch_size"] > len(verdict["executing"]))
+            if verdict["state"] != "alive" or time.monotonic() >= deadline:
+                return False  # not known to have died running it: innocent
+            time.sleep(0.01)  # its socket closed, its exit not reaped yet
+
+    def _is_dead(self, worker_id: str) -> bool:
+        try:
+            return self._call("worker_exit", worker=worker_id,
+                              timeout=SETTLE_TIMEOUT_S)["state"] != "alive"
+        except Error:
+            return True
 
     def _worker(self, info, deadline: float):
         while True:
@@ -210,15 +253,17 @@ class Client:
         control.connect(ipc(self.socket_path))
         return control
 
-    def _hello(self) -> None:
+    def _hello(self, timeout: float | None = None) -> None:
         reply = self._call("hello", client={"pid": os.getpid(), "name": self.name},
-                           regions=[self._arena.name])
+                           regions=[self._arena.name], timeout=timeout)
         self._inline_limit = reply["limits"]["inline_output_bytes"]
         self._topology.update(reply["topology"])
 
     def _refresh(self, deadline: float | None = None) -> None:
-        timeout = None if deadline is None else max(0.05, deadline - time.monotonic())
-        self._topology.update(self._call("topology", timeout=timeout)["topology"])
+        # hello, not topology: a restarted supervisor learns our regions again.
+        timeout = SETTLE_TIMEOUT_S if deadline is None else min(
+            SETTLE_TIMEOUT_S, max(0.05, deadline - time.monotonic()))
+        self._hello(timeout)
 
     def _call(self, op: str, timeout: float | None = None, **fields) -> dict:
         """One control request to the supervisor; replies to earlier, timed-out ones are skipped."""

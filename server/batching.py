@@ -41,6 +41,7 @@ class Pending:
     edge_start: int
     edges: int
     out_slot: memoryview | None  # where a large output goes, or None
+    entry: tuple  # (region inode, offset, attempt) for the status page
 
 
 class Assembler:
@@ -100,7 +101,7 @@ class Assembler:
                 and self.edges_used + header.num_edges <= limits.max_edges)
 
     def add(self, identity: bytes, request_id: int, buf, offset: int, header: Header,
-            out_slot: memoryview | None) -> None:
+            out_slot: memoryview | None, entry: tuple) -> None:
         """Copy one checked request into the buffers, then validate the copy."""
         g0, n0, e0 = self.graphs, self.nodes, self.edges_used
         g, n, e = header.num_graphs, header.num_nodes, header.num_edges
@@ -124,7 +125,7 @@ class Assembler:
             self.batch_np[n0:n0 + n] = g0
         else:
             self.batch_np[n0:n0 + n] = np.repeat(np.arange(g0, g0 + g), np.diff(ptr))
-        self.pending.append(Pending(identity, request_id, g0, g, n0, n, e0, e, out_slot))
+        self.pending.append(Pending(identity, request_id, g0, g, n0, n, e0, e, out_slot, entry))
         self.graphs, self.nodes, self.edges_used = g0 + g, n0 + n, e0 + e
 
     def build(self, first: Pending, last: Pending) -> Batch:

@@ -52,6 +52,14 @@ class ModelConfig:
     # per core). One suits small graphs: on few cores, threads of several
     # workers and clients spin against each other.
     cpu_threads: int = 1
+    # a model call running longer than this is a hang: the worker is killed
+    exec_timeout_s: float = 30.0
+    # warm spare workers, loaded but unpublished, promoted when a worker dies
+    standby: int = 0
+    # re-send requests outstanding at a worker that died, once each, alone
+    retry_on_crash: bool = True
+    # how long an input that killed a worker while running alone is refused
+    quarantine_s: float = 600.0
     input: InputSpec = InputSpec()
     output: OutputSpec = OutputSpec()
     batching: BatchingSpec = BatchingSpec()
@@ -89,6 +97,8 @@ def _build(cls, raw: dict, path: Path, prefix: str):
             values[key] = _build(_TABLES[key], value, path, prefix=f"{key}.")
             continue
         expected = type(known[key].default)
+        if expected is float and type(value) is int:
+            value = float(value)
         if type(value) is not expected:
             raise ConfigError(f"{path}: key '{name}' must be a {expected.__name__}, "
                               f"got {value!r}")
@@ -103,6 +113,9 @@ def _check(config: ModelConfig, path: Path) -> None:
 
     need(config.instances >= 1, "instances", "must be at least 1")
     need(config.cpu_threads >= 0, "cpu_threads", "must be >= 0 (0 = torch's default)")
+    need(config.exec_timeout_s > 0, "exec_timeout_s", "must be > 0")
+    need(config.standby >= 0, "standby", "must be >= 0")
+    need(config.quarantine_s >= 0, "quarantine_s", "must be >= 0")
     need(config.device in ("auto", "cpu") or _is_cuda(config.device), "device",
          "must be 'auto', 'cpu' or 'cuda:N'")
     need(config.input.features >= 0, "input.features", "must be >= 0")

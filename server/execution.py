@@ -18,7 +18,7 @@ from graphferry.protocol.errors import Error, InvalidInput, ModelError
 
 from .batching import Assembler, Pending
 from .config import ModelConfig
-from .status_page import Field, StatusPage
+from .status_page import StatusPage
 
 log = logging.getLogger("graphferry.worker")
 Send = Callable[[bytes, bytes], None]
@@ -42,14 +42,14 @@ class Executor:
         self.assembler.batch_np[:2] = 0
         if self.assembler.edge_attr is not None:
             self.assembler.edge_attr[:1] = 1
-        first = Pending(b"", 0, 0, 1, 0, 2, 0, 1, None)
+        first = Pending(b"", 0, 0, 1, 0, 2, 0, 1, None, (0, 0, 0))
         self.call(self.assembler.build(first, first), first, first)
         self.assembler.reset()
 
     def run(self, send: Send) -> None:
         """Run every pending request and answer each one; leaves the assembler empty."""
         pending = self.assembler.pending
-        self.page[Field.BUSY_SINCE_NS] = time.monotonic_ns()
+        self.page.begin_batch([p.entry for p in pending], len(pending), time.monotonic_ns())
         errors = 0
         try:
             output = self.call_or_none(pending[0], pending[-1])
@@ -61,8 +61,7 @@ class Executor:
                 for request in pending:
                     errors += self.answer(send, request, output, pending[0])
         finally:
-            self.page[Field.BUSY_SINCE_NS] = 0
-            self.page.record_batch(len(pending), self.assembler.graphs, errors)
+            self.page.end_batch(len(pending), self.assembler.graphs, errors)
             self.assembler.reset()
 
     def call_or_none(self, first: Pending, last: Pending):

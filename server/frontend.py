@@ -51,6 +51,7 @@ def hello(sup, identity: bytes, message: dict) -> dict:
     pid = client.get("pid")
     if type(pid) is int and pid > 0:
         sup.register_client(identity, pid, str(client.get("name", "")), regions)
+    sup.reap_workers()
     return {"server": {"version": __version__, "protocol": wire.PROTOCOL_VERSION,
                        "pid": os.getpid()},
             "limits": {"inline_output_bytes": wire.INLINE_OUTPUT_BYTES,
@@ -59,6 +60,7 @@ def hello(sup, identity: bytes, message: dict) -> dict:
 
 
 def topology(sup, identity: bytes, message: dict) -> dict:
+    sup.reap_workers()
     return {"topology": topology_map(sup)}
 
 
@@ -74,6 +76,7 @@ def model_map(model, latest_version: int) -> dict:
     entry, config = model.entry, model.entry.config
     return {"name": entry.name, "version": entry.version,
             "latest": entry.version == latest_version, "state": model_state(model),
+            "retry": config.retry_on_crash,
             "workers": [{"id": w.id, "endpoint": w.endpoint} for w in model.ready_workers()],
             "input": {"features": config.input.features, "dtype": config.input.dtype,
                       "edge_features": config.input.edge_features,
@@ -105,11 +108,13 @@ def metadata(sup, identity: bytes, message: dict) -> dict:
     model = sup.models[(name, version or versions[-1])]
     config = model.entry.config
     return {**model_map(model, versions[-1]), "versions": versions,
-            "instances": config.instances, "device": config.device,
+            "instances": config.instances, "standby": config.standby,
+            "device": config.device, "exec_timeout_s": config.exec_timeout_s,
             "max_queue_delay_us": config.batching.max_queue_delay_us}
 
 
 def health(sup, identity: bytes, message: dict) -> dict:
+    sup.reap_workers()
     states = [model_state(m) for m in sup.models.values()]
     failures = list(sup.config.repository.failures)
     if states and all(s == "ready" for s in states) and not failures:
@@ -136,7 +141,7 @@ def stats(sup, identity: bytes, message: dict) -> dict:
 
 
 def model_stats(model) -> dict:
-    workers = list(model.workers.values())
+    workers = model.all_workers()
     total = {key: model.retired.get(key, 0) + sum(w.page[key] for w in workers)
              for key in (Field.REQUESTS, Field.GRAPHS, Field.ERRORS, Field.BATCHES)}
     hist = {}
@@ -149,9 +154,29 @@ def model_stats(model) -> dict:
             "max_batch_requests": max((w.page[Field.MAX_BATCH_REQUESTS] for w in workers),
                                       default=0),
             "batch_requests_hist": hist, "restarts": model.restarts,
-            "workers": [{"id": w.id, "pid": w.proc.pid, "state": "ready" if w.ready else
-                         "starting", "requests": w.page[Field.REQUESTS],
-                         "batches": w.page[Field.BATCHES]} for w in workers]}
+            "quarantined": len(model.quarantine),
+            "workers": [worker_stats(w, "active") for w in model.workers.values()],
+            "standby": [worker_stats(w, "standby") for w in model.standbys.values()]}
+
+
+def worker_stats(worker, role: str) -> dict:
+    return {"id": worker.id, "pid": worker.proc.pid, "role": role,
+            "state": "ready" if worker.ready else "starting",
+            "requests": worker.page[Field.REQUESTS], "batches": worker.page[Field.BATCHES]}
+
+
+def worker_exit(sup, identity: bytes, message: dict) -> dict:
+    """How did a worker end? Clients settle their outstanding requests by it (§3.7)."""
+    worker_id = wire.field(message, "worker", str)
+    sup.reap_workers()
+    for model in sup.models.values():
+        death = model.deaths.get(worker_id)
+        if death is not None:
+            return {"state": "dead", "cause": death.cause, "batch_size": death.batch_size,
+                    "executing": [[e.inode, e.offset, e.attempt] for e in death.entries]}
+        if any(w.id == worker_id for w in model.all_workers()):
+            return {"state": "alive"}
+    return {"state": "unknown"}
 
 
 def bye(sup, identity: bytes, message: dict) -> dict:
@@ -160,4 +185,4 @@ def bye(sup, identity: bytes, message: dict) -> dict:
 
 
 OPERATIONS = {"hello": hello, "topology": topology, "metadata": metadata, "health": health,
-              "stats": stats, "bye": bye}
+              "stats": stats, "worker_exit": worker_exit, "bye": bye}

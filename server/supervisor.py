@@ -3,7 +3,8 @@ operations, and stays off the request path. It never imports torch.
 
 Main loop (after gunicorn's arbiter): wait for messages → handle queued
 signals → reap_workers() → watch_workers() → manage_workers() →
-reap_clients().
+reap_clients(). Control operations that report on workers reap first, so
+what they say is true at that moment.
 """
 
 import logging
@@ -11,20 +12,23 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
 
 from graphferry.protocol import wire
+from graphferry.protocol.errors import InvalidInput
+from graphferry.shm import Segment, parse_header
 from graphferry.shm.segment import unlink_quietly
 
 from . import frontend
-from .lifecycle import EXIT_BOOT_FAILURE
 from .paths import ipc, prepare_runtime_dir
-from .repository import ModelEntry, Repository
+from .pool import ModelPool
+from .quarantine import fingerprint
+from .repository import Repository
 from .restart_policy import RestartPolicy
-from .status_page import Field
+from .status_page import BatchEntry
 from .worker_process import STOP_GRACE_S, WorkerProcess
 
 log = logging.getLogger("graphferry.supervisor")
@@ -41,21 +45,6 @@ class ServeConfig:
 
 
 @dataclass
-class ModelState:
-    """Everything the supervisor keeps about one served model version."""
-    entry: ModelEntry
-    workers: dict = field(default_factory=dict)  # slot -> WorkerProcess
-    failed: str = ""  # why the model cannot be served; "" while it can
-    restarts: int = 0
-    crashes: dict = field(default_factory=dict)  # slot -> consecutive crashes
-    restart_at: dict = field(default_factory=dict)  # slot -> monotonic time
-    retired: dict = field(default_factory=dict)  # counters of workers that are gone
-
-    def ready_workers(self) -> list:
-        return [w for w in self.workers.values() if w.ready]
-
-
-@dataclass
 class ClientRecord:
     pid: int
     name: str
@@ -65,7 +54,7 @@ class ClientRecord:
 class Supervisor:
     def __init__(self, config: ServeConfig):
         self.config = config
-        self.models = {(e.name, e.version): ModelState(e) for e in config.repository.entries}
+        self.models = {(e.name, e.version): ModelPool(e) for e in config.repository.entries}
         self.clients = {}  # zmq identity -> ClientRecord
         self.generation = 0  # topology generation
         self.spawned = 0  # worker generations handed out
@@ -127,57 +116,44 @@ class Supervisor:
 
     # -- workers ----------------------------------------------------------
     def reap_workers(self) -> None:
-        for model in self.models.values():
-            for slot, worker in list(model.workers.items()):
-                code = worker.exit_code()
-                if code is None:
-                    continue
-                del model.workers[slot]
-                self.retire(model, worker)
-                if code == EXIT_BOOT_FAILURE:
-                    model.failed = f"worker {worker.id} {worker.describe_exit(code)}"
-                    log.error("model %s v%d failed: %s; not restarting it (see the worker's "
-                              "log above)", model.entry.name, model.entry.version, model.failed)
-                    continue
-                log.warning("worker %s (pid %d) %s", worker.id, worker.proc.pid,
-                            worker.describe_exit(code))
-                self.schedule_restart(model, slot, worker)
-
-    def retire(self, model: ModelState, worker: WorkerProcess) -> None:
-        for key in (Field.REQUESTS, Field.GRAPHS, Field.ERRORS, Field.BATCHES):
-            model.retired[key] = model.retired.get(key, 0) + worker.page[key]
-        if worker.ready:
-            self.generation += 1
-        worker.release()
-
-    def schedule_restart(self, model: ModelState, slot: int, worker: WorkerProcess) -> None:
-        policy = self.config.restart_policy
-        now = time.monotonic()
-        stable = now - worker.started >= policy.stable_after_s
-        crashes = 1 if stable else model.crashes.get(slot, 0) + 1
-        model.crashes[slot] = crashes
-        model.restart_at[slot] = now + policy.delay(crashes)
-        model.restarts += 1
+        for pool in self.models.values():
+            if pool.reap(self.config.restart_policy, self.fingerprint):
+                self.generation += 1
 
     def watch_workers(self) -> None:
-        for model in self.models.values():
-            for worker in model.workers.values():
-                if worker.poll_ready():
-                    self.generation += 1
+        for pool in self.models.values():
+            if pool.watch():
+                self.generation += 1
 
     def manage_workers(self) -> None:
-        """Hold every model that has not failed at its instance count."""
-        now = time.monotonic()
-        for model in self.models.values():
-            if model.failed or self.stopping:
-                continue
-            for slot in range(model.entry.config.instances):
-                if slot in model.workers or model.restart_at.get(slot, 0) > now:
+        if self.stopping:
+            return
+        for pool in self.models.values():
+            pool.manage(self.spawn)
+
+    def spawn(self, pool: ModelPool, slot: int) -> WorkerProcess:
+        self.spawned += 1
+        return WorkerProcess.spawn(pool.entry, slot, self.spawned,
+                                   self.config.socket_path.parent, self.config.log_level,
+                                   pool.quarantine)
+
+    def fingerprint(self, entry: BatchEntry, quarantine_s: float):
+        """Read back the input a dead worker was running alone, from its client's arena."""
+        for client in self.clients.values():
+            for name in client.regions:
+                try:
+                    if os.stat(f"/dev/shm/{name}").st_ino != entry.inode:
+                        continue
+                    with Segment.attach(name, writable=False) as segment:
+                        header = parse_header(segment.buf, entry.offset,
+                                              segment.size - entry.offset)
+                        data = segment.buf[entry.offset:entry.offset + header.total_length]
+                        found = fingerprint(header, data, quarantine_s)
+                        data.release()
+                        return found
+                except (OSError, InvalidInput):
                     continue
-                self.spawned += 1
-                model.workers[slot] = WorkerProcess.spawn(
-                    model.entry, slot, self.spawned, self.config.socket_path.parent,
-                    self.config.log_level)
+        return None
 
     # -- clients ----------------------------------------------------------
     def register_client(self, identity: bytes, pid: int, name: str, regions: list) -> None:
@@ -203,14 +179,15 @@ class Supervisor:
 
     # -- shutdown ---------------------------------------------------------
     def shutdown(self) -> None:
-        workers = [w for m in self.models.values() for w in m.workers.values()]
+        workers = [w for pool in self.models.values() for w in pool.all_workers()]
         for worker in workers:
             worker.terminate()
         deadline = time.monotonic() + STOP_GRACE_S
         for worker in workers:
             worker.finish(deadline)
-        for model in self.models.values():
-            model.workers.clear()
+        for pool in self.models.values():
+            pool.workers.clear()
+            pool.standbys.clear()
         if hasattr(self, "control"):
             self.control.close(0)
             self.context.term()

@@ -24,11 +24,12 @@ from . import lifecycle
 from .batching import Assembler
 from .execution import Executor
 from .model_loader import configure_threads, load_model, resolve_device
+from .quarantine import Quarantine
 from .repository import ModelEntry
 from .status_page import Field, State, StatusPage
 
 log = logging.getLogger("graphferry.worker")
-HOUSEKEEPING_MS = 1000
+HOUSEKEEPING_NS = 1_000_000_000
 
 
 class Worker:
@@ -37,8 +38,10 @@ class Worker:
         self.endpoint = endpoint
         self.page = page
         self.instance = instance
-        self.regions = {}  # name -> Segment, mapped on first use and kept
+        self.regions = {}  # name -> (Segment, inode), mapped on first use and kept
+        self.quarantine = Quarantine(page)
         self.stopping = False
+        self.next_housekeeping = 0
 
     def boot(self) -> None:
         """Load and warm the model; any failure here is a boot failure."""
@@ -59,12 +62,13 @@ class Worker:
         self.page[Field.STATE] = State.READY
         log.info("%s v%d ready on %s", self.entry.name, self.entry.version, self.endpoint)
         while not self.stopping:
-            if not self.socket.poll(HOUSEKEEPING_MS):
+            if self.socket.poll(HOUSEKEEPING_NS // 1_000_000):
+                self.quarantine.refresh()
+                self.gather()
+                if self.assembler.pending:
+                    self.executor.run(self.send)
+            if time.monotonic_ns() >= self.next_housekeeping:
                 self.housekeeping()
-                continue
-            self.gather()
-            if self.assembler.pending:
-                self.executor.run(self.send)
         self.page[Field.STATE] = State.STOPPING
         self.socket.close(0)
         context.term()
@@ -107,19 +111,25 @@ class Worker:
 
     def enqueue(self, identity: bytes, request_id: int, message: dict) -> None:
         self.check_model(message)
-        segment = self.region(wire.field(message, "region", str))
+        segment, inode = self.region(wire.field(message, "region", str))
         offset = wire.field(message, "offset", int)
         length = wire.field(message, "length", int)
         if offset % 64 or offset + length > segment.size:
             raise InvalidInput(f"input [{offset}, {offset + length}) is outside region "
                                f"{segment.name} of {segment.size} bytes or not 64-aligned",
                                ErrorCode.OUT_OF_BOUNDS)
+        attempt = wire.field(message, "attempt", int, default=0)
         header = parse_header(segment.buf, offset, length)
         self.assembler.check(header)
+        self.quarantine.check(header, segment.buf, offset)
         out_slot = self.out_slot(message, segment)
-        if not self.assembler.fits(header):
-            self.executor.run(self.send)  # the batch is full: run it, start the next
-        self.assembler.add(identity, request_id, segment.buf, offset, header, out_slot)
+        alone = attempt > 0  # a re-send after a worker died runs in a batch of its own
+        if self.assembler.pending and (alone or not self.assembler.fits(header)):
+            self.executor.run(self.send)  # run what was gathered; this one starts anew
+        self.assembler.add(identity, request_id, segment.buf, offset, header, out_slot,
+                           (inode, offset, attempt))
+        if alone:
+            self.executor.run(self.send)
 
     def check_model(self, message: dict) -> None:
         name = wire.field(message, "model", str)
@@ -139,11 +149,14 @@ class Worker:
                                ErrorCode.OUT_OF_BOUNDS)
         return segment.buf[out_offset:out_offset + out_length]
 
-    def region(self, name: str) -> Segment:
-        segment = self.regions.get(name)
-        if segment is None:
-            segment = self.regions[name] = Segment.attach(name)
-        return segment
+    def region(self, name: str) -> tuple[Segment, int]:
+        region = self.regions.get(name)
+        if region is None:
+            segment = Segment.attach(name)
+            # The inode names the region in the status page without a string.
+            inode = os.stat(f"/dev/shm/{segment.name}").st_ino
+            region = self.regions[name] = (segment, inode)
+        return region
 
     def send(self, identity: bytes, payload: bytes) -> None:
         try:
@@ -152,9 +165,11 @@ class Worker:
             pass
 
     def housekeeping(self) -> None:
+        """Once a second, busy or idle: orphan check, drop regions that are gone."""
+        self.next_housekeeping = time.monotonic_ns() + HOUSEKEEPING_NS
         lifecycle.exit_if_orphaned()
         for name in [n for n in self.regions if not os.path.exists(f"/dev/shm/{n}")]:
-            self.regions.pop(name).close()  # its client unlinked it: let the mapping go
+            self.regions.pop(name)[0].close()  # its client unlinked it: let the mapping go
 
 
 def main(argv=None) -> None:

@@ -36,7 +36,8 @@ class WorkerProcess:
 
     @property
     def id(self) -> str:
-        return f"{self.entry.name}-{self.entry.version}-{self.slot}.{self.generation}"
+        # The supervisor's pid makes ids unique across service restarts.
+        return f"{self.entry.name}-{self.entry.version}-{self.slot}.{os.getpid()}.{self.generation}"
 
     @property
     def endpoint(self) -> str:
@@ -44,9 +45,12 @@ class WorkerProcess:
 
     @classmethod
     def spawn(cls, entry: ModelEntry, slot: int, generation: int, runtime_dir: Path,
-              log_level: str) -> "WorkerProcess":
-        socket_path = runtime_dir / f"w-{entry.name}-{entry.version}-{slot}-{generation}.sock"
+              log_level: str, quarantine: list) -> "WorkerProcess":
+        socket_path = runtime_dir / (f"w-{os.getpid()}-{entry.name}-{entry.version}-{slot}-"
+                                     f"{generation}.sock")
         page = StatusPage.create()
+        if quarantine:
+            page.write_quarantine(quarantine)
         spec = {"entry": entry.to_json(), "endpoint": ipc(socket_path), "instance": slot,
                 "status_page": page.name, "supervisor_pid": os.getpid(),
                 "log_level": log_level}
@@ -74,6 +78,10 @@ class WorkerProcess:
     def terminate(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
 
     def finish(self, deadline: float) -> None:
         """Wait for the exit until ``deadline`` (monotonic), then SIGKILL; release all."""
