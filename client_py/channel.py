@@ -25,7 +25,10 @@ class Channel:
         self.socket = context.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
-        self.monitor = self.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        # DISCONNECTED: the worker died with a connection up. CONNECT_RETRIED:
+        # it was gone before we connected (a stale topology): ask, then settle.
+        self.monitor = self.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED
+                                                      | zmq.EVENT_CONNECT_RETRIED)
         self.socket.connect(endpoint)
         self.poller = zmq.Poller()
         self.poller.register(self.socket, zmq.POLLIN)
@@ -64,9 +67,10 @@ class Channel:
                     release(self.orphans.pop(got))
                 continue
             if self.monitor in events:
-                recv_monitor_message(self.monitor)
-                self.gone = True
-                return GONE, None
+                event = recv_monitor_message(self.monitor)["event"]
+                if event == zmq.EVENT_DISCONNECTED or worker_dead():
+                    self.gone = True
+                    return GONE, None
 
     def close(self, release) -> None:
         """Close; slots of timed-out requests are free once the worker is known dead."""

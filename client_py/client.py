@@ -21,10 +21,10 @@ from graphferry.protocol.codes import ErrorCode
 from graphferry.protocol.errors import (DeadlineExceeded, Error, InvalidInput,
                                         ServiceUnavailable, WorkerCrashed, error_for)
 from graphferry.protocol.paths import default_socket, ipc
-from graphferry.shm import Arena, pack_into, packed_size
+from graphferry.shm import Arena, prepare, write
 
 from .channel import REPLY, TIMEOUT, Channel
-from .graphs import to_arrays
+from .graphs import list_bounds, to_arrays
 from .topology import Topology
 
 DEFAULT_ARENA_BYTES = 64 << 20
@@ -60,15 +60,19 @@ class Client:
     def infer(self, model: str, graphs, version: int | None = None):
         """Run ``model`` on ``graphs``; a torch tensor, or a list of them for a list."""
         arrays = to_arrays(graphs)
+        header, packed = prepare(x=arrays.x, edge_index=arrays.edge_index, ptr=arrays.ptr,
+                                 edge_attr=arrays.edge_attr, x_dtype=arrays.x_dtype,
+                                 edge_attr_dtype=arrays.edge_attr_dtype)
         deadline = time.monotonic() + self.timeout
         info = self._model(model, version, deadline)
-        rows = arrays.num_nodes if info.level == "node" else arrays.num_graphs
-        output = self._run(info, arrays, rows, deadline)
+        node_level = info.level == "node"
+        rows = header.num_nodes if node_level else header.num_graphs
+        output = self._run(info, header, packed, rows, deadline)
         import torch
         tensor = torch.from_numpy(output)
         if not arrays.is_list:
             return tensor
-        bounds = arrays.ptr if info.level == "node" else np.arange(arrays.num_graphs + 1)
+        bounds = list_bounds(arrays, node_level)
         return [tensor[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
     def metadata(self, model: str, version: int | None = None) -> dict:
@@ -108,19 +112,14 @@ class Client:
             self.close()
 
     # -- the request path -------------------------------------------------
-    def _run(self, info, arrays, rows: int, deadline: float) -> np.ndarray:
-        size = packed_size(arrays.num_graphs, arrays.num_nodes, arrays.edge_index.shape[-1],
-                           arrays.x.shape[1], arrays.x_dtype,
-                           0 if arrays.edge_attr is None else arrays.edge_attr.shape[1],
-                           arrays.edge_attr_dtype)
+    def _run(self, info, header, packed, rows: int, deadline: float) -> np.ndarray:
+        size = header.total_length
         out_bytes = rows * info.width * 4
         slot_bytes = out_bytes if out_bytes > self._inline_limit else 0
         offset = self._arena.alloc(size + slot_bytes, timeout=max(0.0, deadline - time.monotonic()))
         keep = False
         try:
-            pack_into(self._arena.buf, offset, x=arrays.x, edge_index=arrays.edge_index,
-                      ptr=arrays.ptr, edge_attr=arrays.edge_attr, x_dtype=arrays.x_dtype,
-                      edge_attr_dtype=arrays.edge_attr_dtype or None)
+            write(self._arena.buf, offset, header, packed)
             request = {"v": wire.PROTOCOL_VERSION, "op": "infer", "model": info.name,
                        "version": info.version, "region": self._arena.name,
                        "offset": offset, "length": size}

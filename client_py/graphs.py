@@ -22,17 +22,9 @@ class GraphArrays:
     edge_index: np.ndarray
     ptr: np.ndarray
     edge_attr: np.ndarray | None
-    x_dtype: int
-    edge_attr_dtype: int
+    x_dtype: int | None  # a §4 code when the array's own dtype does not say it (bfloat16)
+    edge_attr_dtype: int | None
     is_list: bool  # the caller passed a list: answer with a list
-
-    @property
-    def num_graphs(self) -> int:
-        return len(self.ptr) - 1
-
-    @property
-    def num_nodes(self) -> int:
-        return int(self.ptr[-1])
 
 
 def to_arrays(graphs) -> GraphArrays:
@@ -61,25 +53,21 @@ def _from_dict(graphs: dict) -> GraphArrays:
 def _from_list(graphs) -> GraphArrays:
     if not graphs:
         raise InvalidInput("the list of graphs is empty", ErrorCode.EMPTY_REQUEST)
-    xs, edges, attrs, counts = [], [], [], [0]
-    for graph in graphs:
-        arrays = to_arrays(graph)
-        if arrays.num_graphs != 1:
-            raise InvalidInput("a list may hold single graphs only, not batches",
-                               ErrorCode.INVALID_INPUT)
-        xs.append(arrays.x)
-        edges.append(arrays.edge_index + counts[-1] if counts[-1] else arrays.edge_index)
-        attrs.append(arrays.edge_attr)
-        counts.append(counts[-1] + len(arrays.x))
-    has_attr = {a is not None for a in attrs}
-    if len(has_attr) > 1:
+    parts = [to_arrays(graph) for graph in graphs]
+    if any(len(p.ptr) != 2 for p in parts):
+        raise InvalidInput("a list may hold single graphs only, not batches",
+                           ErrorCode.INVALID_INPUT)
+    if len({p.edge_attr is None for p in parts}) > 1:
         raise InvalidInput("some graphs in the list have edge_attr and some do not",
                            ErrorCode.WRONG_SHAPE)
-    first = to_arrays(graphs[0])
-    return GraphArrays(_concat(xs, "x"), np.concatenate(edges, axis=1),
-                       np.asarray(counts, dtype=np.int64),
-                       _concat(attrs, "edge_attr") if True in has_attr else None,
-                       first.x_dtype, first.edge_attr_dtype, is_list=True)
+    counts = np.cumsum([0] + [len(p.x) for p in parts])
+    edges = [p.edge_index + start if start else p.edge_index
+             for p, start in zip(parts, counts[:-1])]
+    has_attr = parts[0].edge_attr is not None
+    return GraphArrays(_concat([p.x for p in parts], "x"), np.concatenate(edges, axis=1),
+                       counts.astype(np.int64),
+                       _concat([p.edge_attr for p in parts], "edge_attr") if has_attr else None,
+                       parts[0].x_dtype, parts[0].edge_attr_dtype, is_list=True)
 
 
 def _concat(arrays: list, what: str) -> np.ndarray:
@@ -93,8 +81,8 @@ def _assemble(x, edge_index, edge_attr, ptr, is_list: bool) -> GraphArrays:
     if x.ndim == 1:
         x = x.reshape(-1, 1)
     edge_index, _ = _numpy(edge_index, "edge_index")
-    edge_attr, edge_attr_dtype = (None, 0) if edge_attr is None else _numpy(edge_attr,
-                                                                           "edge_attr")
+    edge_attr, edge_attr_dtype = (None, None) if edge_attr is None else _numpy(edge_attr,
+                                                                              "edge_attr")
     if edge_attr is not None and edge_attr.ndim == 1:
         edge_attr = edge_attr.reshape(-1, 1)
     if ptr is None:
@@ -104,23 +92,20 @@ def _assemble(x, edge_index, edge_attr, ptr, is_list: bool) -> GraphArrays:
     return GraphArrays(x, edge_index, ptr, edge_attr, x_dtype, edge_attr_dtype, is_list)
 
 
-def _numpy(array, what: str) -> tuple[np.ndarray, int]:
-    """A host numpy view of ``array`` and its dtype code (bfloat16 travels as bits)."""
+def list_bounds(arrays: GraphArrays, node_level: bool) -> np.ndarray:
+    """Where each listed graph's output rows start and end."""
+    return arrays.ptr if node_level else np.arange(len(arrays.ptr))
+
+
+def _numpy(array, what: str) -> tuple[np.ndarray, int | None]:
+    """A host numpy view of ``array``; bfloat16 travels as its bits, with its code."""
     if type(array).__module__.startswith("torch"):
         array = array.detach()
         if array.device.type != "cpu":
             array = array.cpu()
         if str(array.dtype) == "torch.bfloat16":
             import torch
-            return array.contiguous().view(torch.int16).numpy().view(np.uint16), \
-                dtypes.code_of("bfloat16")
-        array = array.numpy()
-    array = np.asarray(array)
-    try:
-        return array, dtypes.code_of(array.dtype)
-    except (KeyError, ValueError, InvalidInput):
-        if what in ("edge_index", "ptr") and array.dtype.kind in "iu":
-            return array, 0  # any integer type: the packer widens it to int64
-        raise InvalidInput(f"{what} has dtype {array.dtype}, which graphferry does not carry. "
-                           "Hint: cast it to float32 (or int64 for ids)",
-                           ErrorCode.WRONG_DTYPE) from None
+            return (array.contiguous().view(torch.int16).numpy().view(np.uint16),
+                    dtypes.code_of("bfloat16"))
+        return array.numpy(), None
+    return np.asarray(array), None

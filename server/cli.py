@@ -23,8 +23,11 @@ def main(argv=None) -> int:
                        choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     status = commands.add_parser("status", help="print a running service's health and stats")
     status.add_argument("--socket", type=Path, default=None)
+    gc = commands.add_parser("gc", help="remove /dev/shm/graphferry-* segments whose "
+                                        "creating process is gone")
+    gc.add_argument("--dry-run", action="store_true", help="only list them")
     args = parser.parse_args(argv)
-    return {"serve": run_serve, "status": run_status}[args.command](args)
+    return {"serve": run_serve, "status": run_status, "gc": run_gc}[args.command](args)
 
 
 def run_serve(args) -> int:
@@ -54,6 +57,17 @@ def run_status(args) -> int:
     except Error as exc:
         print(f"graphferry: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def run_gc(args) -> int:
+    from .cleanup import collect
+
+    removed = collect(dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for name in removed:
+        print(f"{verb} /dev/shm/{name}")
+    print(f"{len(removed)} stale segment(s) {verb}")
     return 0
 
 

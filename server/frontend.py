@@ -166,7 +166,7 @@ def worker_stats(worker, role: str) -> dict:
 
 
 def worker_exit(sup, identity: bytes, message: dict) -> dict:
-    """How did a worker end? Clients settle their outstanding requests by it (§3.7)."""
+    """How did a worker end? Clients settle their outstanding requests by it (§3.6)."""
     worker_id = wire.field(message, "worker", str)
     sup.reap_workers()
     for model in sup.models.values():

@@ -22,7 +22,7 @@ DEATH_MEMORY_S = 120.0  # how long the supervisor can tell clients how a worker 
 
 @dataclass(frozen=True)
 class Death:
-    """What a dead worker was doing, for settling its clients' requests (§3.7)."""
+    """What a dead worker was doing, for settling its clients' requests (§3.6)."""
     worker_id: str
     cause: str
     batch_size: int

@@ -23,6 +23,7 @@ from graphferry.shm import Segment, parse_header
 from graphferry.shm.segment import unlink_quietly
 
 from . import frontend
+from .cleanup import collect
 from .paths import ipc, prepare_runtime_dir
 from .pool import ModelPool
 from .quarantine import fingerprint
@@ -83,6 +84,8 @@ class Supervisor:
         refuse_if_served(path)
         for stale in path.parent.glob("w-*.sock"):  # a killed service's workers' sockets
             stale.unlink(missing_ok=True)
+        for name in collect(prefix="graphferry-status-"):  # a killed supervisor's pages
+            log.info("removed stale status page %s", name)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, _frame: self.signals.append(signum))
         self.context = zmq.Context(io_threads=1)

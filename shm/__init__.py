@@ -17,13 +17,13 @@ from .dtypes import (
 from .format import ALIGN, HEADER_SIZE, MAGIC, VERSION
 from .layout import (
     Header, PackedGraph, check_topology, pack, pack_into, packed_size, parse_header,
-    section_views, unpack,
+    prepare, section_views, unpack, write,
 )
 from .segment import PREFIX, Segment, unlink_quietly
 
 __all__ = [
     "ALIGN", "HEADER_SIZE", "MAGIC", "VERSION", "DTYPE_CODES", "code_of", "numpy_dtype",
     "name_of", "itemsize", "bfloat16_from_float32", "bfloat16_to_float32", "Header",
-    "PackedGraph", "pack_into", "pack", "packed_size", "parse_header", "section_views",
+    "PackedGraph", "pack_into", "pack", "prepare", "write", "packed_size", "parse_header", "section_views",
     "check_topology", "unpack", "Segment", "PREFIX", "unlink_quietly", "Arena",
 ]

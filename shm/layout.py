@@ -68,22 +68,30 @@ def pack_into(buf, offset: int, *, x, edge_index, ptr, edge_attr=None,
     own dtypes: the data is cast (same kind only) or, for bfloat16, taken as
     uint16 bits or rounded from floats.
     """
+    h, arrays = prepare(x=x, edge_index=edge_index, ptr=ptr, edge_attr=edge_attr,
+                        x_dtype=x_dtype, edge_attr_dtype=edge_attr_dtype)
+    write(buf, offset, h, arrays)
+    return h.total_length
+
+
+def write(buf, offset: int, header: Header, arrays) -> None:
+    """Write what ``prepare`` returned at ``offset`` (a caller that must size a
+    slot first prepares once, allocates ``header.total_length``, then writes)."""
     if offset % ALIGN:
         raise ValueError(f"offset {offset} is not a multiple of {ALIGN} (FORMAT.md §1)")
-    h, arrays = _prepare(x, edge_index, ptr, edge_attr, x_dtype, edge_attr_dtype)
-    _write(_writable_bytes(buf, offset, h.total_length), offset, h, arrays)
-    return h.total_length
+    _write(_writable_bytes(buf, offset, header.total_length), offset, header, arrays)
 
 
 def pack(*, x, edge_index, ptr, edge_attr=None, x_dtype=None, edge_attr_dtype=None) -> bytes:
     """The canonical packed graph as fresh bytes (tests, vectors)."""
-    h, arrays = _prepare(x, edge_index, ptr, edge_attr, x_dtype, edge_attr_dtype)
+    h, arrays = prepare(x=x, edge_index=edge_index, ptr=ptr, edge_attr=edge_attr,
+                        x_dtype=x_dtype, edge_attr_dtype=edge_attr_dtype)
     out = bytearray(h.total_length)
     _write(memoryview(out), 0, h, arrays)
     return bytes(out)
 
 
-def _prepare(x, edge_index, ptr, edge_attr, x_dtype, edge_attr_dtype):
+def prepare(*, x, edge_index, ptr, edge_attr=None, x_dtype=None, edge_attr_dtype=None):
     """Check and convert the inputs; return the canonical header and arrays."""
     x, x_code = _feature_array("x", x, x_dtype, rows=None)
     edge_index = _edge_index_array(edge_index)

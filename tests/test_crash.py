@@ -16,6 +16,7 @@ import torch
 
 import graphferry
 from graphferry.protocol.codes import ErrorCode
+from graphferry.shm.segment import owner_pid
 from support import crashy, procs
 from support.crashy import ABORT, EXIT, LOOP, RAISE, SEGV, SLOW, WRONG_ROWS
 from support.repos import make_repo
@@ -247,11 +248,11 @@ def test_supervisor_sigkill_takes_workers_down_and_clients_recover(tmp_path):
               f"{errors['at'] - killed:.3f} s with {errors['error'].code.name}")
         assert isinstance(errors["error"], graphferry.ServiceUnavailable)
         assert errors["at"] - killed < 1.0
-        for page in [s for s in procs.segments() if s.startswith("graphferry-status-")]:
-            if f"-{server.proc.pid}-" in page:
-                os.unlink(f"/dev/shm/{page}")  # a SIGKILLed supervisor cannot clean up
+        stale = {s for s in procs.segments() if owner_pid(s) == server.proc.pid}
+        assert stale, "a SIGKILLed supervisor cannot clean up its status pages"
         server.log.close()
-        server.start()  # same socket, same client object
+        server.start()  # same socket, same client object; it removes the stale pages
+        assert not stale & procs.segments()
         check(client.infer("crashy", crashy.graph(3)), crashy.graph(3))
     finally:
         client.close()
