@@ -33,18 +33,20 @@ class Channel:
         self.poller = zmq.Poller()
         self.poller.register(self.socket, zmq.POLLIN)
         self.poller.register(self.monitor, zmq.POLLIN)
-        self.orphans = {}  # request id -> arena offset still reserved for a late reply
+        # request id -> arena offset kept for a late reply; guarded by the
+        # client's lock, since any thread may learn that this worker died.
+        self.orphans = {}
         self.gone = False
 
     def send(self, payload: bytes) -> None:
         self.socket.send(payload, copy=True)
 
-    def wait(self, request_id: int, deadline: float, release,
+    def wait(self, request_id: int, deadline: float, late_reply,
              worker_dead) -> tuple[str, dict | None]:
         """Wait for ``request_id``'s reply until ``deadline`` (monotonic seconds).
 
-        Late replies to earlier, timed-out requests are discarded and their
-        slots handed to ``release``. Every CHECK_EVERY_MS without a reply,
+        Late replies to earlier, timed-out requests are discarded, and
+        ``late_reply(self, id)`` frees their slots. Every CHECK_EVERY_MS without a reply,
         ``worker_dead()`` is asked: a request sent before the connection was
         up sees no disconnect event when the worker dies.
         """
@@ -63,8 +65,7 @@ class Channel:
                 got = reply.get("id")
                 if got == request_id:
                     return REPLY, reply
-                if got in self.orphans:
-                    release(self.orphans.pop(got))
+                late_reply(self, got)
                 continue
             if self.monitor in events:
                 event = recv_monitor_message(self.monitor)["event"]
@@ -72,12 +73,7 @@ class Channel:
                     self.gone = True
                     return GONE, None
 
-    def close(self, release) -> None:
-        """Close; slots of timed-out requests are free once the worker is known dead."""
-        if self.gone:
-            for offset in self.orphans.values():
-                release(offset)
-            self.orphans.clear()
+    def close(self) -> None:
         self.socket.disable_monitor()
         self.monitor.close(0)
         self.socket.close(0)

@@ -94,7 +94,7 @@ class Client:
             pass
         with self._channels_lock:
             for channel in self._channels:
-                channel.close(lambda offset: None)
+                channel.close()
             self._channels.clear()
         self._control.close(0)
         if hasattr(self, "_arena"):
@@ -125,7 +125,11 @@ class Client:
                        "offset": offset, "length": size}
             if slot_bytes:
                 request.update(out_offset=offset + size, out_length=slot_bytes)
-            reply, keep = self._exchange(info, request, offset, deadline)
+            reply = self._exchange(info, request, offset, deadline)
+            if reply is None:  # timed out: the slot now waits for the worker (§5.3)
+                keep = True
+                raise DeadlineExceeded(f"no reply from {info.name} within {self.timeout} s. "
+                                       "Hint: raise Client(timeout=...)")
             if reply.get("in_slot"):
                 start = offset + size
                 data = self._arena.buf[start:start + out_bytes]
@@ -139,8 +143,8 @@ class Client:
     def _exchange(self, info, request: dict, offset: int, deadline: float):
         """Send to a worker and wait; settle the request if that worker dies (§5.3).
 
-        Returns (reply, keep_slot): keep_slot is True when the slot must stay
-        reserved because a live worker may still write it (timeout).
+        Returns the reply, or None on timeout: the slot is then an orphan of
+        the channel, kept until the late reply or the worker's death.
         """
         deaths = 0
         while True:
@@ -149,7 +153,7 @@ class Client:
             request["id"] = request_id = next(self._ids)
             try:
                 channel.send(wire.encode(request))
-                outcome, reply = channel.wait(request_id, deadline, self._arena.free,
+                outcome, reply = channel.wait(request_id, deadline, self._late_reply,
                                               lambda: self._is_dead(worker_id))
             finally:
                 self._topology.done(worker_id)
@@ -157,11 +161,11 @@ class Client:
                 if not reply.get("ok"):
                     raise error_for(reply.get("code", ErrorCode.INTERNAL),
                                     reply.get("message", ""))
-                return reply, False
+                return reply
             if outcome == TIMEOUT:
-                channel.orphans[request_id] = offset
-                raise DeadlineExceeded(f"no reply from {info.name} within {self.timeout} s. "
-                                       "Hint: raise Client(timeout=...)")
+                with self._channels_lock:
+                    channel.orphans[request_id] = offset
+                return None
             self._forget(worker_id, channel)
             deaths += 1
             request["attempt"] = self._settle(info, worker_id, offset,
@@ -242,7 +246,26 @@ class Client:
         self._local.channels.pop(worker_id, None)
         with self._channels_lock:
             self._channels.remove(channel)
-        channel.close(self._arena.free)
+        channel.close()
+        self._release_orphans({worker_id})
+
+    def _late_reply(self, channel: Channel, request_id) -> None:
+        with self._channels_lock:
+            offset = channel.orphans.pop(request_id, None)
+        if offset is not None:
+            self._arena.free(offset)
+
+    def _release_orphans(self, dead: set) -> None:
+        """Slots kept for late replies are free once their worker is dead, whichever
+        thread's channel holds them (that thread may never use the worker again)."""
+        with self._channels_lock:
+            offsets = [off for ch in self._channels if ch.worker_id in dead
+                       for off in ch.orphans.values()]
+            for ch in self._channels:
+                if ch.worker_id in dead:
+                    ch.orphans.clear()
+        for offset in offsets:
+            self._arena.free(offset)
 
     # -- control ----------------------------------------------------------
     def _control_socket(self) -> zmq.Socket:
@@ -256,7 +279,11 @@ class Client:
         reply = self._call("hello", client={"pid": os.getpid(), "name": self.name},
                            regions=[self._arena.name], timeout=timeout)
         self._inline_limit = reply["limits"]["inline_output_bytes"]
-        self._topology.update(reply["topology"])
+        live = self._topology.update(reply["topology"])
+        with self._channels_lock:
+            gone = {ch.worker_id for ch in self._channels if ch.worker_id not in live}
+        if gone:
+            self._release_orphans(gone)
 
     def _refresh(self, deadline: float | None = None) -> None:
         # hello, not topology: a restarted supervisor learns our regions again.

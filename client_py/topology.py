@@ -33,7 +33,8 @@ class Topology:
         self.outstanding = {}  # worker id -> requests in flight from this client
         self.generation = -1
 
-    def update(self, raw: dict) -> None:
+    def update(self, raw: dict) -> set:
+        """Take a topology (§3.2); returns the ids of the workers it lists."""
         models, latest = {}, {}
         for m in raw["models"]:
             info = ModelInfo(m["name"], m["version"], m["latest"], m["state"],
@@ -46,6 +47,7 @@ class Topology:
         with self.lock:
             self.models, self.latest, self.generation = models, latest, raw["generation"]
             self.dead &= live
+        return live
 
     def model(self, name: str, version: int | None) -> ModelInfo:
         key = (name, version if version else self.latest.get(name))

@@ -62,6 +62,10 @@ class Assembler:
         self.x_code = dtypes.code_of(spec.dtype)
         self.edge_code = dtypes.code_of(spec.edge_dtype) if spec.edge_features else 0
         self.pending: list[Pending] = []
+        # One Batch object, refilled for every model call (a new one costs a
+        # Data.__init__ per call); models must not keep it past forward().
+        self.data = _BATCH_CLASS.__new__(_BATCH_CLASS)
+        Data.__init__(self.data)
         self.reset()
 
     def reset(self) -> None:
@@ -143,8 +147,7 @@ class Assembler:
             store["edge_attr"] = self.edge_attr[e0:e1]
         if self.device.type != "cpu":
             store = {k: v.to(self.device, non_blocking=True) for k, v in store.items()}
-        data = _BATCH_CLASS.__new__(_BATCH_CLASS)
-        Data.__init__(data)
+        data = self.data
         data._store._mapping.update(store)
         data._num_graphs = g1 - g0
         return data

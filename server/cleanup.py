@@ -10,6 +10,8 @@ import os
 
 from graphferry.shm.segment import PREFIX, SHM_DIR, owner_pid, unlink_quietly
 
+from .lifecycle import pid_alive
+
 
 def stale_segments(prefix: str = PREFIX) -> list[str]:
     stale = []
@@ -17,7 +19,7 @@ def stale_segments(prefix: str = PREFIX) -> list[str]:
         if not name.startswith(prefix):
             continue
         pid = owner_pid(name)
-        if pid is not None and not _alive(pid):
+        if pid is not None and not pid_alive(pid):
             stale.append(name)
     return stale
 
@@ -28,13 +30,3 @@ def collect(prefix: str = PREFIX, dry_run: bool = False) -> list[str]:
     if dry_run:
         return stale
     return [name for name in stale if unlink_quietly(name)]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

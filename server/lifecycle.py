@@ -38,3 +38,13 @@ def exit_if_orphaned(supervisor_pid: int | None = None) -> None:
         _supervisor_pid = supervisor_pid
     if _supervisor_pid is not None and os.getppid() != _supervisor_pid:
         os._exit(EXIT_ORPHANED)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True

@@ -84,6 +84,8 @@ class StatusPage:
         self.segment = segment
         self.owner = owner
         self.words = np.frombuffer(segment.buf, dtype=np.uint64, count=WORDS)
+        # Scalar reads and writes through a memoryview cost half what numpy's do.
+        self.word = segment.buf[:WORDS * 8].cast("Q")
 
     @classmethod
     def create(cls) -> "StatusPage":
@@ -104,16 +106,16 @@ class StatusPage:
         return self.segment.name
 
     def __getitem__(self, field: Field) -> int:
-        return int(self.words[field])
+        return self.word[field]
 
     def __setitem__(self, field: Field, value: int) -> None:
-        self.words[field] = value
+        self.word[field] = value
 
     # -- written by the worker --------------------------------------------
     def begin_batch(self, entries, size: int, now_ns: int) -> None:
         """Record the batch about to run: (inode, offset, attempt) per request."""
-        w = self.words
-        base = Field.BATCH
+        w = self.word
+        base = int(Field.BATCH)
         for entry in entries[:MAX_BATCH_ENTRIES]:
             w[base], w[base + 1], w[base + 2] = entry
             base += BATCH_ENTRY_WORDS
@@ -121,7 +123,7 @@ class StatusPage:
         w[Field.BUSY_SINCE_NS] = now_ns
 
     def end_batch(self, requests: int, graphs: int, errors: int) -> None:
-        w = self.words
+        w = self.word
         w[Field.BUSY_SINCE_NS] = 0
         w[Field.BATCH_SIZE] = 0
         w[Field.REQUESTS] += requests
@@ -173,6 +175,7 @@ class StatusPage:
 
     def close(self) -> None:
         self.words = None
+        self.word.release()
         self.segment.close()
         if self.owner:
             self.segment.unlink()

@@ -24,6 +24,7 @@ from graphferry.shm.segment import unlink_quietly
 
 from . import frontend
 from .cleanup import collect
+from .lifecycle import pid_alive
 from .paths import ipc, prepare_runtime_dir
 from .pool import ModelPool
 from .quarantine import fingerprint
@@ -199,16 +200,6 @@ class Supervisor:
         except FileNotFoundError:
             pass
         log.info("stopped")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def refuse_if_served(path: Path) -> None:

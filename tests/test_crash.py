@@ -257,3 +257,38 @@ def test_supervisor_sigkill_takes_workers_down_and_clients_recover(tmp_path):
     finally:
         client.close()
         server.stop()
+
+
+def test_timed_out_request_keeps_its_slot_until_the_late_reply(crash_server):
+    """Regression: the slot of a timed-out request was freed while the worker held it."""
+    with crash_server.client(timeout=0.1, arena_size=1 << 20) as client:
+        with pytest.raises(graphferry.DeadlineExceeded):
+            client.infer("crashy", crashy.graph(7, marker=SLOW))  # 0.3 s in the model
+        assert client._arena.in_use() > 0, "the worker may still write that slot"
+        time.sleep(0.4)
+        client.timeout = TIMEOUT
+        g = crashy.graph(8)
+        check(client.infer("crashy", g), g)  # takes the late reply, frees its slot
+        assert client._arena.in_use() == 0
+
+
+def test_timed_out_slot_is_freed_when_its_worker_dies_seen_from_another_thread(crash_server):
+    with crash_server.client(timeout=0.1, arena_size=1 << 20) as client:
+        wait_standby_ready(client)
+        pid = worker_pid(client)
+
+        def time_out():
+            with pytest.raises(graphferry.DeadlineExceeded):
+                client.infer("crashy", crashy.graph(9, marker=SLOW))
+
+        thread = threading.Thread(target=time_out)
+        thread.start()
+        thread.join(TIMEOUT)
+        assert client._arena.in_use() > 0
+        os.kill(pid, signal.SIGKILL)
+        client.timeout = TIMEOUT
+        deadline = time.monotonic() + 30
+        while client._arena.in_use() and time.monotonic() < deadline:
+            check(client.infer("crashy", crashy.graph(10)), crashy.graph(10))
+            time.sleep(0.05)
+        assert client._arena.in_use() == 0
