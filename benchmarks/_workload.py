@@ -10,6 +10,9 @@ import threading
 import time
 from pathlib import Path
 
+from _procs import alive, children, descendants, wait_gone  # noqa: F401 (used by latency.py)
+from _procs import segments as shm_segments  # noqa: F401
+
 SMALL = (100, 400)        # nodes, edges: the small-graph workload
 LARGE = (10_000, 50_000)  # the large case
 FEATURES = 32
@@ -25,52 +28,6 @@ def graph(num_nodes: int, num_edges: int, features: int = FEATURES, seed: int = 
     x = torch.randn(num_nodes, features, generator=generator)
     edge_index = torch.randint(0, max(num_nodes, 1), (2, num_edges), generator=generator)
     return Data(x=x, edge_index=edge_index)
-
-
-# -- processes and shared memory (only what this benchmark started) ----------
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        for child in children(todo.pop()):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def wait_gone(pids, timeout: float) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        left = [p for p in pids if alive(p)]
-        if not left:
-            return []
-        time.sleep(0.02)
-    return [p for p in pids if alive(p)]
-
-
-def shm_segments() -> set[str]:
-    return {name for name in os.listdir("/dev/shm") if name.startswith("graphferry-")}
 
 
 # -- machine -------------------------------------------------------------------

@@ -62,6 +62,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _procs import alive, descendants, loadavg, segments, signal_pids, wait_gone  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CRASHY = REPO / "tests" / "models" / "crashy"
@@ -101,66 +104,6 @@ def expected(lin, g):
 
     with torch.inference_mode():
         return lin(g.x.mean(dim=0, keepdim=True))
-
-
-# -- processes (only what this run started) ----------------------------------
-def children(pid: int) -> list[int]:
-    found = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for tid in tasks:
-        try:
-            found += [int(p) for p in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()]
-        except OSError:
-            continue
-    return found
-
-
-def descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        for child in children(todo.pop()):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def wait_gone(pids, timeout: float) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while True:
-        left = [p for p in pids if alive(p)]
-        if not left or time.monotonic() >= deadline:
-            return left
-        time.sleep(0.02)
-
-
-def signal_pids(pids, sig) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-
-def segments() -> set[str]:
-    return {n for n in os.listdir("/dev/shm") if n.startswith("graphferry-")}
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 def percentiles(values) -> dict:

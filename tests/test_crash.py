@@ -66,17 +66,35 @@ def check(out, g) -> None:
     assert torch.allclose(out, crashy.expected(g), atol=1e-5)
 
 
-def test_sigkill_mid_request_is_resent_and_answered(c):
-    wait_standby_ready(c)
-    g = crashy.graph(1, marker=SLOW)  # 0.3 s inside the model: we kill it there
-    result = {}
-    thread = threading.Thread(target=lambda: result.update(out=c.infer("crashy", g)))
+def kill_during_call(client, graph, pid: int) -> tuple[dict, float]:
+    """Start ``infer`` in a thread, SIGKILL ``pid`` while the model runs it.
+
+    Returns the call's outcome ({"out"} or {"error"}, with "at": when it
+    ended) and the time of the kill.
+    """
+    outcome = {}
+
+    def call():
+        try:
+            outcome["out"] = client.infer("crashy", graph)
+        except graphferry.Error as exc:
+            outcome["error"] = exc
+        outcome["at"] = time.monotonic()
+
+    thread = threading.Thread(target=call)
     thread.start()
-    time.sleep(0.15)
-    os.kill(worker_pid(c), signal.SIGKILL)
+    time.sleep(0.15)  # the SLOW marker holds it 0.3 s inside the model
+    os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
     thread.join(TIMEOUT)
-    print(f"\nSIGKILL mid-request: re-sent and answered {time.monotonic() - killed:.3f} s "
+    return outcome, killed
+
+
+def test_sigkill_mid_request_is_resent_and_answered(c):
+    wait_standby_ready(c)
+    g = crashy.graph(1, marker=SLOW)
+    result, killed = kill_during_call(c, g, worker_pid(c))
+    print(f"\nSIGKILL mid-request: re-sent and answered {result['at'] - killed:.3f} s "
           "after the kill (standby promoted)")
     check(result["out"], g)
     check(c.infer("crashy", crashy.graph(2)), crashy.graph(2))
@@ -169,20 +187,8 @@ def test_retry_off_answers_worker_crashed_at_once(tmp_path):
     server = Server(models=repo).start()
     try:
         with server.client(timeout=TIMEOUT) as client:
-            errors = {}
-
-            def call():
-                try:
-                    client.infer("crashy", crashy.graph(1, marker=SLOW))
-                except graphferry.Error as exc:
-                    errors["error"], errors["at"] = exc, time.monotonic()
-
-            thread = threading.Thread(target=call)
-            thread.start()
-            time.sleep(0.15)
-            os.kill(worker_pid(client), signal.SIGKILL)
-            killed = time.monotonic()
-            thread.join(TIMEOUT)
+            errors, killed = kill_during_call(client, crashy.graph(1, marker=SLOW),
+                                              worker_pid(client))
             settled = errors["at"] - killed
             print(f"\nretry off: WORKER_CRASHED {settled * 1000:.1f} ms after SIGKILL")
             assert errors["error"].code == ErrorCode.WORKER_CRASHED
@@ -228,20 +234,7 @@ def test_supervisor_sigkill_takes_workers_down_and_clients_recover(tmp_path):
         check(client.infer("crashy", crashy.graph(1)), crashy.graph(1))
         workers = server.worker_pids()
         assert workers
-        errors = {}
-
-        def call():
-            try:
-                client.infer("crashy", crashy.graph(2, marker=SLOW))
-            except graphferry.Error as exc:
-                errors["error"], errors["at"] = exc, time.monotonic()
-
-        thread = threading.Thread(target=call)
-        thread.start()
-        time.sleep(0.15)
-        os.kill(server.proc.pid, signal.SIGKILL)
-        killed = time.monotonic()
-        thread.join(TIMEOUT)
+        errors, killed = kill_during_call(client, crashy.graph(2, marker=SLOW), server.proc.pid)
         server.proc.wait()
         assert not procs.wait_gone(workers, 5), "a worker outlived its supervisor"
         print(f"\nsupervisor SIGKILL: pending call failed after "
