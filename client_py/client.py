@@ -179,10 +179,13 @@ class Client:
         (the supervisor quarantines the input). Running in a batch: re-send
         once, alone (attempt 1). Only queued there: innocent, re-send as it was.
         """
+        # Asked even when retry is off: the answer comes after the supervisor has
+        # reaped the worker and read back a killer's input, so our slot is not
+        # reused (and a neighbour's input quarantined) before that.
+        executing = self._was_executing(worker_id, offset)
         if not info.raw.get("retry", True):
             raise WorkerCrashed(f"worker {worker_id} of {info.name} died while holding this "
                                 "request (retry_on_crash is off for this model)")
-        executing = self._was_executing(worker_id, offset)
         if executing and attempt:
             raise WorkerCrashed(f"worker {worker_id} of {info.name} died while running this "
                                 "request alone; the input is quarantined (POISONED if sent "
@@ -243,11 +246,11 @@ class Client:
 
     def _forget(self, worker_id: str, channel: Channel) -> None:
         self._topology.mark_dead(worker_id)
+        self._release_orphans({worker_id})  # this channel's too: it is still listed
         self._local.channels.pop(worker_id, None)
         with self._channels_lock:
             self._channels.remove(channel)
         channel.close()
-        self._release_orphans({worker_id})
 
     def _late_reply(self, channel: Channel, request_id) -> None:
         with self._channels_lock:

@@ -32,10 +32,13 @@ def to_arrays(graphs) -> GraphArrays:
         return _from_dict(graphs)
     if isinstance(graphs, (list, tuple)):
         return _from_list(graphs)
+    store = getattr(graphs, "_store", None)  # a PyG Data or Batch keeps its tensors here;
+    if store is not None and "x" in store:  # getattr on the object itself costs µs apiece
+        return _assemble(store["x"], store.get("edge_index"), store.get("edge_attr"),
+                         store.get("ptr"), is_list=False)
     if hasattr(graphs, "x") and hasattr(graphs, "edge_index"):
-        ptr = getattr(graphs, "ptr", None)
-        return _assemble(graphs.x, graphs.edge_index, getattr(graphs, "edge_attr", None), ptr,
-                         is_list=False)
+        return _assemble(graphs.x, graphs.edge_index, getattr(graphs, "edge_attr", None),
+                         getattr(graphs, "ptr", None), is_list=False)
     raise InvalidInput(f"cannot send a {type(graphs).__name__}; pass a torch_geometric Data, "
                        "a list of Data, a Batch, or a dict with 'x' and 'edge_index'",
                        ErrorCode.INVALID_INPUT)
@@ -100,6 +103,10 @@ def list_bounds(arrays: GraphArrays, node_level: bool) -> np.ndarray:
 def _numpy(array, what: str) -> tuple[np.ndarray, int | None]:
     """A host numpy view of ``array``; bfloat16 travels as its bits, with its code."""
     if type(array).__module__.startswith("torch"):
+        try:
+            return array.numpy(), None  # the common case: a CPU tensor without grad
+        except (RuntimeError, TypeError):
+            pass
         array = array.detach()
         if array.device.type != "cpu":
             array = array.cpu()

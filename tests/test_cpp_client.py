@@ -5,8 +5,9 @@ GraphWriter's in-place layout, the ErrorCode table against Python's, the
 installed CMake package and pkg-config file (the example consumer builds with
 -Wall -Wextra -Werror). Live, against a real server: varied graphs equal the
 Python client's outputs, one Client per thread in 8 threads, a crashing input
-surfaces as WORKER_CRASHED and the next call succeeds, calls held by a worker
-killed from outside are re-sent and answered. The tool is built twice: plain
+surfaces as WORKER_CRASHED, then as POISONED without a worker restart, and the
+next call succeeds (both builds), calls held by a worker killed from outside
+are re-sent and answered. The tool is built twice: plain
 and under -fsanitize=address,undefined; the sanitized one runs the offline
 suite and a live run, and any sanitizer report fails the test.
 
@@ -29,6 +30,7 @@ from conftest import hold_server, release_server
 from graphferry.protocol.codes import ErrorCode
 from graphferry.shm import bfloat16_from_float32, code_of, numpy_dtype, pack
 from support import procs
+from support.repos import make_repo
 from support.server import TEST_MODELS, Server
 
 REPO = Path(__file__).resolve().parent.parent
@@ -288,8 +290,16 @@ def crash_server(tmp_path_factory):
     release_server(srv)
 
 
-def test_crashing_input_is_worker_crashed_and_next_call_succeeds(crash_server, tool, tmp_path):
-    rng = np.random.default_rng(6)
+@pytest.mark.parametrize("seed", [6, 8], ids=["release", "asan"])
+def test_crashing_input_is_crashed_then_poisoned_and_next_call_succeeds(crash_server, tool,
+                                                                        asan_tool, tmp_path, seed):
+    """protocol.md §5.3, §5.4: killed twice (batch, then alone) → WORKER_CRASHED; the same
+    input again → POISONED without a worker restart; a good call then succeeds.
+
+    Each build gets its own poison (the seed), so the other's quarantine does not meet it.
+    """
+    binary = tool if seed == 6 else asan_tool
+    rng = np.random.default_rng(seed)
     meta = crash_server.client(timeout=30).metadata("crashy")
     features = meta["input"]["features"]
     bad, _ = _graphs(rng, [(10, 20)], features)
@@ -297,16 +307,42 @@ def test_crashing_input_is_worker_crashed_and_next_call_succeeds(crash_server, t
     good, good_bytes = _graphs(rng, [(10, 20)], features)
     (tmp_path / "bad.bin").write_bytes(pack(**bad))
     (tmp_path / "good.bin").write_bytes(good_bytes)
-    out = _run_tool(tool, "crash", crash_server.socket, "crashy", tmp_path / "bad.bin",
+    out = _run_tool(binary, "crash", crash_server.socket, "crashy", tmp_path / "bad.bin",
                     tmp_path / "good.bin", timeout=400).stdout
     assert "crash-input: WORKER_CRASHED" in out, out
+    assert "quarantined" in out, out  # it died running alone (attempt 1)
+    assert f"again: POISONED {int(ErrorCode.POISONED)}" in out, out
+    before, after = (int(v.split("=")[1]) for v in out.split("restarts: ")[1].split()[:2])
+    assert after == before, f"a quarantined input reached a model:\n{out}"
     assert "next: ok" in out, out
-    assert "again: WORKER_CRASHED" in out or "again: POISONED" in out, out
     assert "resends=1 " in out, out  # the crashing call was re-sent alone exactly once
     with crash_server.client(timeout=60) as py:
         want = py.infer("crashy", good).numpy()
     got = np.fromfile(tmp_path / "good.bin.cpp.f32", dtype="<f4").reshape(want.shape)
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_crashing_input_with_retry_off_is_crashed_at_once(tmp_path, tool):
+    """`retry_on_crash = false` (§3.2 `retry`): WORKER_CRASHED without a re-send; the
+    supervisor quarantines the input it ran alone, so it is POISONED next."""
+    srv = Server(models=make_repo(tmp_path, {"crashy": "retry_on_crash = false"})).start()
+    hold_server(srv)
+    try:
+        rng = np.random.default_rng(9)
+        bad, _ = _graphs(rng, [(10, 20)])
+        bad["x"][0, 0] = 666.0
+        good, good_bytes = _graphs(rng, [(10, 20)])
+        (tmp_path / "bad.bin").write_bytes(pack(**bad))
+        (tmp_path / "good.bin").write_bytes(good_bytes)
+        out = _run_tool(tool, "crash", srv.socket, "crashy", tmp_path / "bad.bin",
+                        tmp_path / "good.bin", timeout=400).stdout
+        assert "crash-input: WORKER_CRASHED" in out and "retry_on_crash is off" in out, out
+        assert f"again: POISONED {int(ErrorCode.POISONED)}" in out, out
+        before, after = (int(v.split("=")[1]) for v in out.split("restarts: ")[1].split()[:2])
+        assert after == before, out
+        assert "next: ok" in out and "resends=0 " in out, out
+    finally:
+        release_server(srv)
 
 
 def test_calls_at_a_killed_worker_are_resent(tmp_path, tool):

@@ -285,3 +285,18 @@ def test_timed_out_slot_is_freed_when_its_worker_dies_seen_from_another_thread(c
             check(client.infer("crashy", crashy.graph(10)), crashy.graph(10))
             time.sleep(0.05)
         assert client._arena.in_use() == 0
+
+
+def test_timed_out_slot_is_freed_when_the_same_thread_sees_its_worker_die(crash_server):
+    """Regression: the dying channel was dropped before its orphans were released."""
+    with crash_server.client(timeout=0.1, arena_size=1 << 20) as client:
+        wait_standby_ready(client)
+        pid = worker_pid(client)
+        with pytest.raises(graphferry.DeadlineExceeded):
+            client.infer("crashy", crashy.graph(11, marker=SLOW))
+        assert client._arena.in_use() > 0
+        os.kill(pid, signal.SIGKILL)
+        assert not procs.wait_gone([pid], 10)
+        client.timeout = TIMEOUT
+        check(client.infer("crashy", crashy.graph(12)), crashy.graph(12))
+        assert client._arena.in_use() == 0

@@ -24,6 +24,21 @@
 // Errors: every real failure throws graphferry::Error carrying a stable
 // ErrorCode (protocol.md §6). A timeout is an expected outcome and comes back
 // in Result<T> instead (Result::error() == DEADLINE_EXCEEDED).
+//
+// Worker deaths (protocol.md §5.3, §5.4; the same state machine as the Python
+// client's Client._exchange/_settle): a worker holding a request exits (its
+// socket disconnects; or a refused connection, or 1 s without a reply, and
+// the supervisor's worker_exit (§3.6) says it is not alive). worker_exit is
+// asked first, always (its answer follows the supervisor's reap, and with it
+// the quarantine of a killer's input); the request then fails WORKER_CRASHED
+// when the model's `retry` is off; otherwise the answer tells whether it was
+// in the model call the worker was executing: if so at
+// attempt 1 (alone) it fails WORKER_CRASHED and the supervisor quarantines
+// the input (POISONED when sent again); at attempt 0 it is re-sent with
+// attempt 1, to run alone; if it was only queued it is re-sent as it was. The
+// 4th death for one request is WORKER_CRASHED; a supervisor silent for 0.5 s
+// is SERVICE_UNAVAILABLE. A timed-out request's slots stay reserved until its
+// reply or its worker's death (a live worker may still write them).
 #pragma once
 
 #ifndef MSGPACK_NO_BOOST
@@ -665,6 +680,13 @@ inline constexpr std::size_t kMaxMessageBytes = 1u << 20;   // §1
 inline constexpr const char* kRegionPrefix = "graphferry-"; // §5.1, FORMAT.md §8
 inline constexpr const char* kSocketName = "graphferry.sock";  // §7
 inline constexpr std::size_t kMaxIpcPath = 107;             // §7
+// §5.3 settlement of requests outstanding at a worker that exited:
+inline constexpr std::chrono::milliseconds kSettleTimeout{500};  // worker_exit (§3.6) budget; also
+                                                                 // a supervisor silent this long
+inline constexpr std::chrono::milliseconds kSettleRetry{10};     // ask again while it says "alive"
+inline constexpr std::chrono::milliseconds kAliveCheckEvery{1000};  // no reply this long: ask
+inline constexpr int kMaxWorkerDeaths = 4;                       // per request, whatever the causes
+inline constexpr std::chrono::milliseconds kWaitForWorker{50};   // no ready worker: hello again
 }  // namespace protocol
 
 // §7: $GRAPHFERRY_SOCKET, else $XDG_RUNTIME_DIR/graphferry/graphferry.sock,
@@ -819,6 +841,15 @@ class SharedMemory {
         throw Error(ErrorCode::INTERNAL, "shm_open " + name + " failed: " + errno_text(errno));
       m.name_ = name;
       ::fchmod(fd, 0600);
+      // §3.6, §5.3: the supervisor names requests by (region inode, offset).
+      struct stat st {};
+      if (::fstat(fd, &st) != 0) {
+        int err = errno;
+        ::close(fd);
+        m.unlink();
+        throw Error(ErrorCode::INTERNAL, "fstat " + name + " failed: " + errno_text(err));
+      }
+      m.inode_ = static_cast<std::uint64_t>(st.st_ino);
       // fallocate, not only ftruncate: a full /dev/shm fails here with
       // ENOSPC instead of SIGBUS on first touch later, mid-request.
       int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
@@ -851,7 +882,7 @@ class SharedMemory {
   SharedMemory& operator=(const SharedMemory&) = delete;
   SharedMemory(SharedMemory&& o) noexcept
       : name_(std::move(o.name_)), base_(std::exchange(o.base_, nullptr)),
-        size_(std::exchange(o.size_, 0)) {
+        size_(std::exchange(o.size_, 0)), inode_(std::exchange(o.inode_, 0)) {
     o.name_.clear();
   }
   SharedMemory& operator=(SharedMemory&& o) noexcept {
@@ -862,10 +893,12 @@ class SharedMemory {
       o.name_.clear();
       base_ = std::exchange(o.base_, nullptr);
       size_ = std::exchange(o.size_, 0);
+      inode_ = std::exchange(o.inode_, 0);
     }
     return *this;
   }
   const std::string& name() const noexcept { return name_; }
+  std::uint64_t inode() const noexcept { return inode_; }  // st_ino of /dev/shm/<name>
   std::byte* data() const noexcept { return base_; }
   std::size_t size() const noexcept { return size_; }
   // Removes the name (the mapping stays valid until destruction).
@@ -892,6 +925,7 @@ class SharedMemory {
   std::string name_;
   std::byte* base_ = nullptr;
   std::size_t size_ = 0;
+  std::uint64_t inode_ = 0;
 };
 
 static_assert(!std::is_copy_constructible_v<Context> && !std::is_copy_assignable_v<Context>);
@@ -910,6 +944,7 @@ class Arena {
   const std::string& name() const noexcept { return shm_.name(); }
   std::byte* data() const noexcept { return shm_.data(); }
   std::size_t size() const noexcept { return shm_.size(); }
+  std::uint64_t inode() const noexcept { return shm_.inode(); }  // §3.6 region_inode
   void unlink() noexcept { shm_.unlink(); }
 
   // First fit; nullopt when no gap is large enough.
@@ -1133,6 +1168,7 @@ struct ModelInfo {  // §3.2 topology entry + §3.3 metadata fields
   std::int64_t version = 0;
   bool latest = false;
   std::string state;
+  bool retry = true;  // requests outstanding at a dead worker are settled and re-sent (§5.3)
   std::vector<std::pair<std::string, std::string>> workers;  // (id, endpoint)
   InputSpec input;
   OutputSpec output;
@@ -1175,8 +1211,9 @@ struct Stats {  // §3.5 (the fields a client needs)
 // Counters of this client's state machine (protocol.md §5.3), for tests and logs.
 struct ClientCounters {
   std::uint64_t requests = 0;            // infer calls sent
-  std::uint64_t resends = 0;             // re-sent alone after a worker exit
-  std::uint64_t worker_disconnects = 0;  // data sockets seen disconnecting
+  std::uint64_t resends = 0;             // re-sent after a worker exit (alone or as they were)
+  std::uint64_t worker_disconnects = 0;  // workers seen exiting: socket disconnect, or
+                                         // worker_exit (§3.6) saying "not alive"
   std::uint64_t late_replies = 0;        // replies after their request timed out
 };
 
@@ -1191,6 +1228,8 @@ inline ModelInfo parse_model(const msgpack::object& m) {
   info.version = get_int(m, "version");
   info.latest = get_bool(m, "latest");
   info.state = get_str(m, "state");
+  const auto* retry = find(m, "retry");  // absent (an older supervisor): on, as in Python
+  info.retry = !(retry && retry->type == msgpack::type::BOOLEAN && !retry->via.boolean);
   for (const auto& w : get_array(m, "workers"))
     info.workers.emplace_back(get_str(w, "id"), get_str(w, "endpoint"));
   const auto& in = get_map(m, "input");
@@ -1507,21 +1546,30 @@ struct InferOptions {
 namespace detail {
 
 // Per-worker data connection (§4): a DEALER plus a monitor that reports its
-// disconnect (the worker exited) — the client's crash signal (§5.3).
+// disconnect (the worker exited) or a refused connect (it may have exited
+// before we connected) — the client's crash signals (§5.3).
 struct WorkerConn {
   std::string id, endpoint;
   Socket data, monitor;
   std::size_t outstanding = 0;
 };
 
-enum class PendingState { sent, needs_resend, done, abandoned };
+// §5.3. sent: at `worker`. worker_gone: that worker exited holding it; the
+// awaiting call settles it (fail, or re-send). done: reply or error taken.
+// abandoned: timed out; its slots stay reserved until the reply or the death.
+enum class PendingState { sent, worker_gone, done, abandoned };
 
 struct Pending {
   std::string model;
-  std::int64_t version = 0;      // as asked (0 = latest)
-  std::string request;           // encoded infer, re-sent as is (§5.3)
-  WorkerConn* worker = nullptr;
-  bool resent = false;
+  std::int64_t version = 0;         // as asked (0 = latest)
+  std::int64_t wire_version = 0;    // §4.1 `version` as sent
+  std::size_t length = 0;           // §4.1 `length`
+  std::int64_t attempt = 0;         // §4.1 `attempt`: 1 = runs alone after a death
+  int deaths = 0;                   // workers that died holding it (§5.3: 4 at most)
+  bool retry = true;                // the model's §3.2 `retry` when it was sent
+  WorkerConn* worker = nullptr;     // while sent
+  std::string worker_id;            // the §3.6 id of the worker it was last sent to
+  Clock::time_point checked_at{};   // sent, or last asked whether its worker lives
   PendingState state = PendingState::sent;
   Lease input, output;
   std::optional<msgpack::object_handle> reply;
@@ -1541,7 +1589,7 @@ class Client {
     control_ = detail::Socket(ctx_->get(), ZMQ_DEALER);
     control_.set64(ZMQ_MAXMSGSIZE, static_cast<std::int64_t>(protocol::kMaxMessageBytes));
     control_.connect("ipc://" + socket_path_);
-    hello();
+    hello(deadline());
   }
   ~Client() noexcept { shutdown(); }
   Client(Client&&) noexcept = default;
@@ -1579,21 +1627,18 @@ class Client {
     detail::Pending p;
     p.model = std::string(model);
     p.version = o.version;
+    p.wire_version = o.version ? o.version : m.info.version;
+    p.length = length;
     p.input = std::move(w.lease());
     if (out_bytes > inline_output_bytes_) p.output = allocate(out_bytes);
-    detail::Request req("infer", id, p.output ? 7 : 5);
-    req.field("model", model)
-        .field("version", o.version ? o.version : m.info.version)
-        .field("region", arena_->name())
-        .field("offset", static_cast<std::uint64_t>(p.input.offset()))
-        .field("length", static_cast<std::uint64_t>(length));
-    if (p.output)
-      req.field("out_offset", static_cast<std::uint64_t>(p.output.offset()))
-          .field("out_length", static_cast<std::uint64_t>(p.output.size()));
-    p.request = req.bytes();
     auto [it, inserted] = pending_.emplace(id, std::move(p));
     (void)inserted;
-    dispatch(it->second, m, deadline);
+    try {
+      dispatch(it->second, id, m, deadline);
+    } catch (...) {
+      pending_.erase(id);  // never reached a worker: its slots are ours again
+      throw;
+    }
     ++counters_.requests;
     return await(id, deadline);
   }
@@ -1665,8 +1710,8 @@ class Client {
     return detail::Lease(arena_, *off, static_cast<std::size_t>(detail::align_up(bytes)));
   }
 
-  // §3.1
-  void hello() {
+  // §3.1: announces the arena and takes limits and topology.
+  void hello(detail::Clock::time_point deadline) {
     detail::Request req("hello", next_id_++, 2);
     req.key("client");
     req.packer().pack_map(2);
@@ -1677,7 +1722,7 @@ class Client {
     req.key("regions");
     req.packer().pack_array(1);
     req.str(arena_->name());
-    auto oh = control_call(req, deadline());
+    auto oh = control_call(req, deadline);
     const auto& limits = detail::get_map(oh.get(), "limits");
     inline_output_bytes_ = static_cast<std::size_t>(detail::get_int(limits, "inline_output_bytes", 0));
     update_topology(detail::get_map(oh.get(), "topology"));
@@ -1686,7 +1731,7 @@ class Client {
   void shutdown() noexcept {
     if (!arena_) return;  // moved from
     try {
-      // §3.6 bye: best effort, short wait, so the supervisor forgets us now
+      // §3.7 bye: best effort, short wait, so the supervisor forgets us now
       // rather than when it notices the pid is gone.
       control_call(detail::Request("bye", next_id_++, 0),
                    detail::Clock::now() + std::chrono::milliseconds(200));
@@ -1731,9 +1776,14 @@ class Client {
     return left.count() <= 0 ? 0 : static_cast<long>((left.count() + 999) / 1000);
   }
 
+  // §5.3: the topology is refreshed with hello, not topology, so that a
+  // restarted supervisor learns our region again; a supervisor silent for
+  // 0.5 s (or what is left of the call's time, at least 50 ms) is
+  // SERVICE_UNAVAILABLE.
   void refresh_topology(detail::Clock::time_point deadline) {
-    auto oh = control_call(detail::Request("topology", next_id_++, 0), deadline);
-    update_topology(detail::get_map(oh.get(), "topology"));
+    const auto now = detail::Clock::now();
+    hello(std::min(now + protocol::kSettleTimeout,
+                   std::max(now + std::chrono::milliseconds(50), deadline)));
   }
 
   void update_topology(const msgpack::object& topo) {
@@ -1813,60 +1863,171 @@ class Client {
     return false;
   }
 
-  // Sends a request to a ready worker, refreshing the topology until one of
-  // the model is ready or the deadline passes (§5.3).
-  void dispatch(detail::Pending& p, const detail::ModelEntry& m0, detail::Clock::time_point deadline) {
+  // The §4.1 infer message for p under wire id `id` (re-encoded per send:
+  // each send has its own id, and a re-send may carry `attempt`).
+  std::string encode_infer(const detail::Pending& p, std::uint64_t id) const {
+    const std::uint32_t extra = 5 + (p.output ? 2 : 0) + (p.attempt ? 1 : 0);
+    detail::Request req("infer", id, extra);
+    req.field("model", p.model)
+        .field("version", p.wire_version)
+        .field("region", arena_->name())
+        .field("offset", static_cast<std::uint64_t>(p.input.offset()))
+        .field("length", static_cast<std::uint64_t>(p.length));
+    if (p.output)
+      req.field("out_offset", static_cast<std::uint64_t>(p.output.offset()))
+          .field("out_length", static_cast<std::uint64_t>(p.output.size()));
+    if (p.attempt) req.field("attempt", p.attempt);
+    return req.bytes();
+  }
+
+  // Sends request `id` to a ready worker, refreshing the topology (hello)
+  // every 50 ms until one of the model is ready or the deadline passes (§5.3).
+  void dispatch(detail::Pending& p, std::uint64_t id, const detail::ModelEntry& m0,
+                detail::Clock::time_point deadline) {
     const detail::ModelEntry* m = &m0;
     const std::string model = p.model;
     const std::int64_t version = p.version;
     for (;;) {
-      if (m && m->info.state == "ready" && has_live_worker(*m)) break;
+      if (m->info.state == "failed")
+        throw Error(ErrorCode::MODEL_UNAVAILABLE, "model '" + model + "' v" +
+                                                      std::to_string(m->info.version) +
+                                                      " failed to load; see the server log");
+      if (m->info.state == "ready" && has_live_worker(*m)) break;
       if (detail::Clock::now() >= deadline)
         throw Error(ErrorCode::MODEL_UNAVAILABLE,
                     "no worker of model '" + model + "' became ready in time. Hint: see "
                     "`graphferry status` and the server log");
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      std::this_thread::sleep_for(protocol::kWaitForWorker);
       refresh_topology(deadline);
       m = find_model(model, version);
       if (!m) throw Error(ErrorCode::UNKNOWN_MODEL, "model '" + model + "' is no longer served");
     }
     detail::WorkerConn* w = pick_worker(*m);
-    w->data.send(p.request.data(), p.request.size());
+    const std::string bytes = encode_infer(p, id);
+    std::string worker_id = w->id;
+    w->data.send(bytes.data(), bytes.size());
     ++w->outstanding;
     p.worker = w;
+    p.worker_id = std::move(worker_id);
+    p.retry = m->info.retry;
+    p.checked_at = detail::Clock::now();
     p.state = detail::PendingState::sent;
   }
 
-  // Waits for request `id`, settling everything that arrives meanwhile.
+  // Waits for request `id`, settling everything that arrives meanwhile (§5.3).
   Result<Tensor> await(std::uint64_t id, detail::Clock::time_point deadline) {
+    try {
+      for (;;) {
+        detail::Pending& p = pending_.at(id);
+        if (p.state == detail::PendingState::done) return complete(id);
+        if (p.state == detail::PendingState::worker_gone) {
+          // Fail it, or re-send it under a fresh id to a live worker.
+          settle(p);
+          refresh_topology(deadline);
+          const detail::ModelEntry* m = find_model(p.model, p.version);
+          if (!m)
+            throw Error(ErrorCode::MODEL_UNAVAILABLE, "model '" + p.model + "' vanished from the topology");
+          auto node = pending_.extract(id);
+          id = next_id_++;
+          node.key() = id;
+          detail::Pending& q = pending_.insert(std::move(node)).position->second;
+          dispatch(q, id, *m, deadline);
+          ++counters_.resends;
+          continue;
+        }
+        const long ms = remaining_ms(deadline);
+        if (ms <= 0) {
+          // §5.3: the slot stays reserved until the worker replies or exits.
+          p.state = detail::PendingState::abandoned;
+          return Result<Tensor>::timeout("no answer from model '" + p.model + "' within the timeout");
+        }
+        // §5.3: no reply for 1 s: is its worker still alive? A request sent
+        // before the connection was up sees no disconnect when it dies.
+        const auto now = detail::Clock::now();
+        const auto check_at = p.checked_at + protocol::kAliveCheckEvery;
+        if (now >= check_at) {
+          p.checked_at = now;
+          if (worker_dead(p.worker_id)) worker_exited(*p.worker);
+          continue;
+        }
+        const long until_check = remaining_ms(check_at);
+        poll_once(std::max(1L, std::min(ms, until_check)));
+      }
+    } catch (...) {
+      auto it = pending_.find(id);
+      if (it != pending_.end()) {
+        if (it->second.state == detail::PendingState::sent)
+          it->second.state = detail::PendingState::abandoned;  // a live worker may still write it
+        else
+          pending_.erase(it);  // its worker is dead, or it never left: the slots are free
+      }
+      throw;
+    }
+  }
+
+  // §5.3 SETTLE: p's worker exited holding it. Throws WORKER_CRASHED (or
+  // SERVICE_UNAVAILABLE when the supervisor is silent); otherwise sets the
+  // attempt it is re-sent with: 1 (alone) when it was in the model call the
+  // worker was executing, unchanged when it was only queued there.
+  void settle(detail::Pending& p) {
+    ++p.deaths;
+    // Asked even when retry is off: the answer comes after the supervisor has
+    // reaped the worker and read back a killer's input, so the slot is not
+    // reused (and a neighbour's input quarantined) before that.
+    const bool executing = was_executing(p.worker_id, p.input.offset());
+    if (!p.retry)
+      throw Error(ErrorCode::WORKER_CRASHED,
+                  "worker " + p.worker_id + " of " + p.model +
+                      " died while holding this request (retry_on_crash is off for this model)");
+    if (executing && p.attempt >= 1)
+      throw Error(ErrorCode::WORKER_CRASHED,
+                  "worker " + p.worker_id + " of " + p.model +
+                      " died while running this request alone; the input is quarantined "
+                      "(POISONED if sent again)");
+    if (p.deaths >= protocol::kMaxWorkerDeaths)
+      throw Error(ErrorCode::WORKER_CRASHED, std::to_string(p.deaths) + " workers of " + p.model +
+                                                 " died while holding this request");
+    if (executing) p.attempt = 1;
+  }
+
+  // §3.6: was our request at `offset` in the model call the dead worker was
+  // executing? Asks again every 10 ms while the supervisor still says "alive"
+  // (the socket closed, the exit is not reaped yet), for 0.5 s; after that,
+  // or for "unknown", the request counts as only queued (innocent).
+  bool was_executing(const std::string& worker_id, std::size_t offset) {
+    const auto budget = detail::Clock::now() + protocol::kSettleTimeout;
     for (;;) {
-      detail::Pending& p = pending_.at(id);
-      if (p.state == detail::PendingState::needs_resend) {
-        // §5.3: the worker exited holding it; re-send once, alone.
-        p.resent = true;
-        ++counters_.resends;
-        refresh_topology(deadline);
-        const detail::ModelEntry* m = find_model(p.model, p.version);
-        if (!m) {
-          pending_.erase(id);
-          throw Error(ErrorCode::MODEL_UNAVAILABLE, "model '" + p.model + "' vanished from the topology");
+      const auto floor = detail::Clock::now() + std::chrono::milliseconds(50);
+      auto oh = control_call(detail::Request("worker_exit", next_id_++, 1).field("worker", worker_id),
+                             std::max(floor, budget));
+      const msgpack::object& r = oh.get();
+      const std::string state = detail::get_str(r, "state");
+      if (state == "dead") {
+        const auto executing = detail::get_array(r, "executing");
+        for (const auto& e : executing) {
+          if (e.type != msgpack::type::ARRAY || e.via.array.size < 2) continue;
+          const auto inode = detail::as_int(&e.via.array.ptr[0]);
+          const auto off = detail::as_int(&e.via.array.ptr[1]);
+          if (inode && off && static_cast<std::uint64_t>(*inode) == arena_->inode() &&
+              static_cast<std::uint64_t>(*off) == offset)
+            return true;
         }
-        try {
-          dispatch(p, *m, deadline);
-        } catch (...) {
-          pending_.erase(id);
-          throw;
-        }
-        continue;
+        return detail::get_int(r, "batch_size") > static_cast<std::int64_t>(executing.size());
       }
-      if (p.state == detail::PendingState::done) return complete(id);
-      const long ms = remaining_ms(deadline);
-      if (ms <= 0) {
-        // §5.3: the slot stays reserved until the worker replies or exits.
-        p.state = detail::PendingState::abandoned;
-        return Result<Tensor>::timeout("no answer from model '" + p.model + "' within the timeout");
-      }
-      poll_once(ms);
+      if (state != "alive" || detail::Clock::now() >= budget) return false;
+      std::this_thread::sleep_for(protocol::kSettleRetry);
+    }
+  }
+
+  // §3.6: true unless the supervisor says the worker is alive (a silent
+  // supervisor counts as dead: settling then asks again, and fails).
+  bool worker_dead(const std::string& worker_id) noexcept {
+    try {
+      auto oh = control_call(detail::Request("worker_exit", next_id_++, 1).field("worker", worker_id),
+                             detail::Clock::now() + protocol::kSettleTimeout);
+      return detail::get_str(oh.get(), "state") != "alive";
+    } catch (...) {
+      return true;
     }
   }
 
@@ -1926,12 +2087,21 @@ class Client {
       throw Error(ErrorCode::INTERNAL, "zmq_poll failed: " + detail::errno_text(zmq_errno()));
     }
     if (rc == 0) return;
-    std::vector<detail::WorkerConn*> dead;
+    std::vector<detail::WorkerConn*> dead, refused;
     for (std::size_t i = 0; i < workers_.size(); ++i) {
       detail::WorkerConn& w = *workers_[i];
       if (items_[2 * i].revents & ZMQ_POLLIN) drain(w);
-      if (items_[2 * i + 1].revents & ZMQ_POLLIN && disconnected(w)) dead.push_back(&w);
+      if (!(items_[2 * i + 1].revents & ZMQ_POLLIN)) continue;
+      const int events = monitor_events(w);
+      if (events & ZMQ_EVENT_DISCONNECTED)
+        dead.push_back(&w);
+      else if (events & ZMQ_EVENT_CONNECT_RETRIED)
+        refused.push_back(&w);
     }
+    // A refused connection: the worker died before we connected (a stale
+    // topology), or the supervisor has not listed it yet. Ask (§3.6).
+    for (auto* w : refused)
+      if (worker_dead(w->id)) dead.push_back(w);
     for (auto* w : dead) worker_exited(*w);
   }
 
@@ -1959,28 +2129,29 @@ class Client {
     }
   }
 
-  // Reads the monitor's events; true when the data socket disconnected.
-  bool disconnected(detail::WorkerConn& w) {
-    bool gone = false;
+  // Reads the monitor's queued events; returns the ZMQ_EVENT_* bits seen.
+  int monitor_events(detail::WorkerConn& w) {
+    int seen = 0;
     for (;;) {
       detail::Message head;
       if (!head.recv(w.monitor.get())) break;
       if (head.size() >= 2) {
         std::uint16_t event;
         std::memcpy(&event, head.data(), sizeof event);
-        gone |= (event & (ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECT_RETRIED)) != 0;
+        seen |= event;
       }
       while (head.more()) {  // the endpoint frame
         detail::Message rest;
         if (!rest.recv(w.monitor.get()) || !rest.more()) break;
       }
     }
-    return gone;
+    return seen;
   }
 
-  // §5.3: worker w exited. Replies it sent first are taken; then each request
-  // it held is re-sent alone once, failed if it already was, or (abandoned
-  // after a timeout) has its slots freed — a dead worker writes nothing.
+  // §5.3: worker w exited (its socket disconnected, or worker_exit says it is
+  // not alive). Replies it sent first are taken; each request it still held
+  // is left to its awaiting call to settle (worker_gone), or, abandoned after
+  // a timeout, has its slots freed: a dead worker writes nothing.
   void worker_exited(detail::WorkerConn& w) {
     ++counters_.worker_disconnects;
     drain(w);
@@ -1995,17 +2166,7 @@ class Client {
         it = pending_.erase(it);
         continue;
       }
-      if (p.state == detail::PendingState::sent) {
-        if (p.resent) {
-          p.error = Error(ErrorCode::WORKER_CRASHED,
-                          "the worker running model '" + p.model +
-                              "' exited while holding this request, twice (it was re-sent alone "
-                              "once). Hint: this input may crash the model; see the server log");
-          p.state = detail::PendingState::done;
-        } else {
-          p.state = detail::PendingState::needs_resend;
-        }
-      }
+      if (p.state == detail::PendingState::sent) p.state = detail::PendingState::worker_gone;
       ++it;
     }
     if (dead_.size() > 4096) dead_.clear();  // endpoints carry a generation: never reused
