@@ -42,6 +42,9 @@ class BatchingSpec:
     max_nodes: int = 500_000
     max_edges: int = 2_000_000
     max_queue_delay_us: int = 0
+    # stop gathering once a batch holds this many nodes (0: only the limits
+    # above stop it). Past the CPU's caches a bigger batch costs more per graph.
+    preferred_batch_nodes: int = 0
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,8 @@ def _check(config: ModelConfig, path: Path) -> None:
     for key in ("max_graphs", "max_nodes", "max_edges"):
         need(getattr(config.batching, key) >= 1, f"batching.{key}", "must be >= 1")
     need(config.batching.max_queue_delay_us >= 0, "batching.max_queue_delay_us", "must be >= 0")
+    need(config.batching.preferred_batch_nodes >= 0, "batching.preferred_batch_nodes",
+         "must be >= 0")
 
 
 def _is_cuda(device: str) -> bool:

@@ -75,9 +75,11 @@ class Worker:
 
     def gather(self) -> None:
         """Take every queued request, then wait up to the queue delay for more."""
-        delay_ns = self.entry.config.batching.max_queue_delay_us * 1000
+        batching = self.entry.config.batching
+        delay_ns = batching.max_queue_delay_us * 1000
+        enough = batching.preferred_batch_nodes or batching.max_nodes + 1
         deadline = None
-        while True:
+        while self.assembler.nodes < enough:
             try:
                 frames = self.socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:

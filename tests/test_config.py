@@ -23,8 +23,12 @@ def test_missing_keys_take_documented_defaults(tmp_path):
 
 def test_values_are_read(tmp_path):
     config = load_config(write(tmp_path, 'instances = 2\ndevice = "cuda:1"\n'
+                                         'exec_timeout_s = 2\nstandby = 1\n'
                                          '[output]\nlevel = "node"\nwidth = 4\n'
-                                         '[batching]\nmax_graphs = 9\n'))
+                                         '[batching]\nmax_graphs = 9\n'
+                                         'preferred_batch_nodes = 500\n'))
+    assert config.exec_timeout_s == 2.0 and config.standby == 1
+    assert config.batching.preferred_batch_nodes == 500
     assert config.instances == 2 and config.device == "cuda:1"
     assert config.output.level == "node" and config.output.width == 4
     assert config.batching.max_graphs == 9
