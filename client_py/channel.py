@@ -25,10 +25,12 @@ class Channel:
         self.socket = context.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
-        # DISCONNECTED: the worker died with a connection up. CONNECT_RETRIED:
-        # it was gone before we connected (a stale topology): ask, then settle.
-        self.monitor = self.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED
-                                                      | zmq.EVENT_CONNECT_RETRIED)
+        # DISCONNECTED only: it comes once per connection. Events nobody reads
+        # block libzmq's I/O thread once the monitor's queue is full (libzmq
+        # #3575), freezing every socket of the context; CONNECT_RETRIED would
+        # arrive every 100 ms from a dead worker's socket. A worker that died
+        # before we connected is caught by the 1 s check instead.
+        self.monitor = self.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self.socket.connect(endpoint)
         self.poller = zmq.Poller()
         self.poller.register(self.socket, zmq.POLLIN)
@@ -37,6 +39,8 @@ class Channel:
         # client's lock, since any thread may learn that this worker died.
         self.orphans = {}
         self.gone = False
+        self.busy = False  # its thread is in send/wait: nobody else may close it
+        self.closed = False
 
     def send(self, payload: bytes) -> None:
         self.socket.send(payload, copy=True)
@@ -68,12 +72,12 @@ class Channel:
                 late_reply(self, got)
                 continue
             if self.monitor in events:
-                event = recv_monitor_message(self.monitor)["event"]
-                if event == zmq.EVENT_DISCONNECTED or worker_dead():
-                    self.gone = True
-                    return GONE, None
+                recv_monitor_message(self.monitor)
+                self.gone = True
+                return GONE, None
 
     def close(self) -> None:
+        self.closed = True
         self.socket.disable_monitor()
         self.monitor.close(0)
         self.socket.close(0)

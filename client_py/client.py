@@ -157,6 +157,8 @@ class Client:
                                               lambda: self._is_dead(worker_id))
             finally:
                 self._topology.done(worker_id)
+                with self._channels_lock:
+                    channel.busy = False
             if outcome == REPLY:
                 if not reply.get("ok"):
                     raise error_for(reply.get("code", ErrorCode.INTERNAL),
@@ -237,20 +239,19 @@ class Client:
         channels = getattr(self._local, "channels", None)
         if channels is None:
             channels = self._local.channels = {}
-        channel = channels.get(worker_id)
-        if channel is None:
-            channel = channels[worker_id] = Channel(self._context, endpoint, worker_id)
-            with self._channels_lock:
+        with self._channels_lock:
+            channel = channels.get(worker_id)
+            if channel is None or channel.closed:  # closed: its worker died meanwhile
+                channel = channels[worker_id] = Channel(self._context, endpoint, worker_id)
                 self._channels.append(channel)
+            channel.busy = True
         return channel
 
     def _forget(self, worker_id: str, channel: Channel) -> None:
         self._topology.mark_dead(worker_id)
-        self._release_orphans({worker_id})  # this channel's too: it is still listed
-        self._local.channels.pop(worker_id, None)
         with self._channels_lock:
-            self._channels.remove(channel)
-        channel.close()
+            channel.busy = False
+        self._release_orphans({worker_id})  # closes this channel and others' to it
 
     def _late_reply(self, channel: Channel, request_id) -> None:
         with self._channels_lock:
@@ -259,14 +260,20 @@ class Client:
             self._arena.free(offset)
 
     def _release_orphans(self, dead: set) -> None:
-        """Slots kept for late replies are free once their worker is dead, whichever
-        thread's channel holds them (that thread may never use the worker again)."""
+        """Workers in ``dead`` are gone: free the slots kept for their late replies
+        and close the channels to them, whichever thread made them (that thread
+        may never use the worker again, or may have ended). A channel its thread
+        is using right now is left to that thread."""
         with self._channels_lock:
             offsets = [off for ch in self._channels if ch.worker_id in dead
                        for off in ch.orphans.values()]
             for ch in self._channels:
                 if ch.worker_id in dead:
                     ch.orphans.clear()
+            idle = [ch for ch in self._channels if ch.worker_id in dead and not ch.busy]
+            for ch in idle:
+                self._channels.remove(ch)
+                ch.close()
         for offset in offsets:
             self._arena.free(offset)
 

@@ -300,3 +300,25 @@ def test_timed_out_slot_is_freed_when_the_same_thread_sees_its_worker_die(crash_
         client.timeout = TIMEOUT
         check(client.infer("crashy", crashy.graph(12)), crashy.graph(12))
         assert client._arena.in_use() == 0
+
+
+def test_channels_to_a_dead_worker_are_closed_whichever_thread_made_them(crash_server):
+    """Regression: channels of threads that had ended kept reconnecting to dead
+    workers; their monitors' unread events then froze the client's I/O thread."""
+    with crash_server.client(timeout=TIMEOUT, arena_size=1 << 20) as client:
+        wait_standby_ready(client)
+        threads = [threading.Thread(target=client.infer, args=("crashy", crashy.graph(i)))
+                   for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(TIMEOUT)  # these threads are gone; their channels stay
+        pids = [w["pid"] for w in next(m for m in client.stats()["models"]
+                                       if m["name"] == "crashy")["workers"]]
+        before = {ch.worker_id for ch in client._channels}
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        assert not procs.wait_gone(pids, 10)
+        check(client.infer("crashy", crashy.graph(20)), crashy.graph(20))  # refreshes
+        live = {ch.worker_id for ch in client._channels}
+        assert before and not before & live, "channels to dead workers were left open"

@@ -27,8 +27,8 @@
 //
 // Worker deaths (protocol.md §5.3, §5.4; the same state machine as the Python
 // client's Client._exchange/_settle): a worker holding a request exits (its
-// socket disconnects; or a refused connection, or 1 s without a reply, and
-// the supervisor's worker_exit (§3.6) says it is not alive). worker_exit is
+// socket disconnects; or 1 s without a reply, and the supervisor's
+// worker_exit (§3.6) says it is not alive). worker_exit is
 // asked first, always (its answer follows the supervisor's reap, and with it
 // the quarantine of a killer's input); the request then fails WORKER_CRASHED
 // when the model's `retry` is off; otherwise the answer tells whether it was
@@ -1546,8 +1546,7 @@ struct InferOptions {
 namespace detail {
 
 // Per-worker data connection (§4): a DEALER plus a monitor that reports its
-// disconnect (the worker exited) or a refused connect (it may have exited
-// before we connected) — the client's crash signals (§5.3).
+// disconnect (the worker exited) — the client's crash signal (§5.3).
 struct WorkerConn {
   std::string id, endpoint;
   Socket data, monitor;
@@ -1821,10 +1820,13 @@ class Client {
     static std::atomic<std::uint64_t> monitor_seq{0};
     const std::string mon = "inproc://graphferry-monitor-" + std::to_string(::getpid()) + "-" +
                             std::to_string(monitor_seq++);
-    // CONNECT_RETRIED too: a worker that died before we ever connected (our
-    // topology was stale) refuses the connection and never "disconnects".
-    if (zmq_socket_monitor(w->data.get(), mon.c_str(),
-                           ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECT_RETRIED) != 0)
+    // DISCONNECTED only: it comes once per connection. Monitor events nobody
+    // reads block libzmq's I/O thread once the monitor's queue is full (libzmq
+    // #3575), freezing every socket of the shared context; CONNECT_RETRIED
+    // would arrive every 100 ms from a dead worker's socket while this Client
+    // is idle. A worker that died before we connected (a stale topology) is
+    // caught by the 1 s worker_exit check (§5.3) instead.
+    if (zmq_socket_monitor(w->data.get(), mon.c_str(), ZMQ_EVENT_DISCONNECTED) != 0)
       throw Error(ErrorCode::INTERNAL, "zmq_socket_monitor failed: " + detail::errno_text(zmq_errno()));
     w->monitor = detail::Socket(ctx_->get(), ZMQ_PAIR);
     w->monitor.connect(mon);
@@ -2087,21 +2089,13 @@ class Client {
       throw Error(ErrorCode::INTERNAL, "zmq_poll failed: " + detail::errno_text(zmq_errno()));
     }
     if (rc == 0) return;
-    std::vector<detail::WorkerConn*> dead, refused;
+    std::vector<detail::WorkerConn*> dead;
     for (std::size_t i = 0; i < workers_.size(); ++i) {
       detail::WorkerConn& w = *workers_[i];
       if (items_[2 * i].revents & ZMQ_POLLIN) drain(w);
       if (!(items_[2 * i + 1].revents & ZMQ_POLLIN)) continue;
-      const int events = monitor_events(w);
-      if (events & ZMQ_EVENT_DISCONNECTED)
-        dead.push_back(&w);
-      else if (events & ZMQ_EVENT_CONNECT_RETRIED)
-        refused.push_back(&w);
+      if (monitor_events(w) & ZMQ_EVENT_DISCONNECTED) dead.push_back(&w);
     }
-    // A refused connection: the worker died before we connected (a stale
-    // topology), or the supervisor has not listed it yet. Ask (§3.6).
-    for (auto* w : refused)
-      if (worker_dead(w->id)) dead.push_back(w);
     for (auto* w : dead) worker_exited(*w);
   }
 
