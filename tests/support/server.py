@@ -39,7 +39,11 @@ class Server:
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env,
                                      stdin=subprocess.DEVNULL)
         if wait_ready:
-            self.wait_ready(timeout)
+            try:
+                self.wait_ready(timeout)
+            except BaseException:
+                self.stop()  # a server that never came up is not left running
+                raise
         return self
 
     def wait_ready(self, timeout: float = 120.0, status: str = "ready") -> dict:
@@ -53,10 +57,13 @@ class Server:
                     last = client.health()
                     if last["status"] == status:
                         return last
+                    if last["status"] == "failed":
+                        break  # nothing will come up: say so now, not at the timeout
             except graphferry.Error:
                 pass
             time.sleep(0.1)
-        raise TimeoutError(f"server not {status} after {timeout}s (last health {last}):\n"
+        raise TimeoutError(f"server did not become {status} (waited up to {timeout}s; last "
+                           f"health {last}):\n"
                            f"{self.output()}")
 
     def client(self, **kwargs) -> graphferry.Client:
