@@ -168,7 +168,7 @@ class Client:
                 with self._channels_lock:
                     channel.orphans[request_id] = offset
                 return None
-            self._forget(worker_id, channel)
+            self._forget(worker_id)
             deaths += 1
             request["attempt"] = self._settle(info, worker_id, offset,
                                               request.get("attempt", 0), deaths)
@@ -247,11 +247,9 @@ class Client:
             channel.busy = True
         return channel
 
-    def _forget(self, worker_id: str, channel: Channel) -> None:
+    def _forget(self, worker_id: str) -> None:
         self._topology.mark_dead(worker_id)
-        with self._channels_lock:
-            channel.busy = False
-        self._release_orphans({worker_id})  # closes this channel and others' to it
+        self._release_orphans({worker_id})  # closes this channel (idle since wait returned)
 
     def _late_reply(self, channel: Channel, request_id) -> None:
         with self._channels_lock:

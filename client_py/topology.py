@@ -20,8 +20,7 @@ class ModelInfo:
     workers: tuple  # ((worker id, endpoint), ...)
     level: str
     width: int
-    limits: dict
-    raw: dict
+    raw: dict  # the whole §3.2 entry (input spec, limits, retry, ...)
 
 
 class Topology:
@@ -31,7 +30,6 @@ class Topology:
         self.latest = {}  # name -> version
         self.dead = set()  # worker ids this client saw die, until the supervisor agrees
         self.outstanding = {}  # worker id -> requests in flight from this client
-        self.generation = -1
 
     def update(self, raw: dict) -> set:
         """Take a topology (§3.2); returns the ids of the workers it lists."""
@@ -39,13 +37,13 @@ class Topology:
         for m in raw["models"]:
             info = ModelInfo(m["name"], m["version"], m["latest"], m["state"],
                              tuple((w["id"], w["endpoint"]) for w in m["workers"]),
-                             m["output"]["level"], m["output"]["width"], m["limits"], m)
+                             m["output"]["level"], m["output"]["width"], m)
             models[(info.name, info.version)] = info
             if info.latest:
                 latest[info.name] = info.version
         live = {w for info in models.values() for w, _ in info.workers}
         with self.lock:
-            self.models, self.latest, self.generation = models, latest, raw["generation"]
+            self.models, self.latest = models, latest
             self.dead &= live
         return live
 

@@ -6,7 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .paths import default_socket
+from graphferry.protocol.paths import default_socket
 
 
 def main(argv=None) -> int:

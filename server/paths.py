@@ -3,8 +3,6 @@
 import os
 from pathlib import Path
 
-from graphferry.protocol.paths import default_socket, ipc  # noqa: F401 (re-exported)
-
 
 def prepare_runtime_dir(directory: Path) -> None:
     """Create the socket directory 0700, or check an existing one is ours and private."""

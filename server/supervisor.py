@@ -18,6 +18,7 @@ from pathlib import Path
 import zmq
 
 from graphferry.protocol import wire
+from graphferry.protocol.paths import ipc
 from graphferry.protocol.errors import InvalidInput
 from graphferry.shm import Segment, parse_header
 from graphferry.shm.segment import unlink_quietly
@@ -25,7 +26,7 @@ from graphferry.shm.segment import unlink_quietly
 from . import frontend
 from .cleanup import collect
 from .lifecycle import pid_alive
-from .paths import ipc, prepare_runtime_dir
+from .paths import prepare_runtime_dir
 from .pool import ModelPool
 from .quarantine import fingerprint
 from .repository import Repository

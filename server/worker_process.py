@@ -14,8 +14,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from graphferry.protocol.paths import ipc
+
 from . import lifecycle
-from .paths import ipc
 from .repository import ModelEntry
 from .status_page import Field, State, StatusPage
 
