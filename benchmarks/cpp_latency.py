@@ -83,13 +83,13 @@ def _small_graph():
     return x, edge_index
 
 
-def in_process(iters: int) -> dict:
-    """The demo gcn's forward on the same graph, in this process (no transport)."""
+def in_process(iters: int, models: Path) -> dict:
+    """The served gcn's forward on the same graph, in this process (no transport)."""
     import torch
     from torch_geometric.data import Batch, Data
     from graphferry.server.model_loader import load_model
     from graphferry.server.repository import scan
-    entry = next(e for e in scan(REPO / "server" / "demo").entries if e.name == "gcn")
+    entry = next(e for e in scan(models).entries if e.name == "gcn")
     model = load_model(entry, torch.device("cpu"))
     x, edge_index = _small_graph()
     batch = Batch.from_data_list([Data(x=torch.from_numpy(x), edge_index=torch.from_numpy(edge_index))])
@@ -121,6 +121,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--socket", help="a running service (default: start one)")
     ap.add_argument("--iters", type=int, default=5000)
+    ap.add_argument("--models", type=Path, default=REPO / "server" / "demo",
+                    help="model repository to serve and load gcn from (default: the demo's)")
     args = ap.parse_args()
     exe = build()
     tmp = Path(tempfile.mkdtemp(prefix="gfb-", dir="/tmp"))
@@ -136,7 +138,8 @@ def main() -> None:
         if socket is None:
             socket = str(tmp / "run" / "graphferry.sock")
             server = subprocess.Popen([sys.executable, "-m", "graphferry.server.cli", "serve",
-                                       "--socket", socket], stdout=subprocess.DEVNULL,
+                                       "--socket", socket, "--models", str(args.models)],
+                                      stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL)
             procs.append(server)
             wait_ready(socket)
@@ -148,7 +151,7 @@ def main() -> None:
         except Exception as e:  # noqa: BLE001 - a benchmark row, not a test
             print(f"python client row skipped: {e!r}", file=sys.stderr)
         try:
-            r = in_process(args.iters)
+            r = in_process(args.iters, args.models)
             if r:
                 rows.append(("in-process gcn forward (no transport)", r))
         except Exception as e:  # noqa: BLE001

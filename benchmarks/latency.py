@@ -113,7 +113,11 @@ class Bench:
         from graphferry.server.model_loader import configure_threads, load_model, resolve_device
         from graphferry.server.repository import DEMO_ROOT, scan
 
-        entry = next(e for e in scan(DEMO_ROOT).entries if e.name == wl.MODEL)
+        root = Path(self.args.models) if self.args.models else DEMO_ROOT
+        entry = next(e for e in scan(root).entries if e.name == wl.MODEL)
+        self.notes.append(f"model repository: {root} ({wl.MODEL}: idle_spin_us="
+                          f"{entry.config.idle_spin_us}, preferred_batch_nodes="
+                          f"{entry.config.batching.preferred_batch_nodes})")
         threads = entry.config.cpu_threads
         if threads:
             configure_threads(threads)  # exactly what the worker does at boot
@@ -137,7 +141,8 @@ class Bench:
         self.log_path = self.dir / "server.log"
         self.log = open(self.log_path, "wb")
         self.server = subprocess.Popen(
-            [sys.executable, "-m", "graphferry.server.cli", "serve", "--socket", str(self.socket)],
+            [sys.executable, "-m", "graphferry.server.cli", "serve", "--socket", str(self.socket),
+             *(["--models", self.args.models] if self.args.models else [])],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def wait_ready(self, timeout: float = 180.0):
@@ -492,9 +497,12 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int, help="samples per case at c=1 (default 2000)")
     parser.add_argument("--large-samples", type=int, help="samples per large case (default 200)")
     parser.add_argument("--duration", type=float, help="seconds per concurrency phase (default 5)")
-    parser.add_argument("--rounds", type=int, default=4,
-                        help="interleaved rounds at c=1 (default 4)")
+    parser.add_argument("--rounds", type=int, default=10,
+                        help="interleaved rounds at c=1 (default 10)")
     parser.add_argument("--concurrency", type=int, nargs="*", default=[8, 32])
+    parser.add_argument("--models", metavar="DIR",
+                        help="serve this model repository (its gcn) instead of the demo's, "
+                             "e.g. a copy with idle_spin_us set")
     a = parser.parse_args(argv)
     a.samples = a.samples or (300 if a.quick else 2000)
     a.large_samples = a.large_samples or (20 if a.quick else 200)

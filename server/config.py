@@ -43,7 +43,7 @@ class BatchingSpec:
     max_edges: int = 2_000_000
     max_queue_delay_us: int = 0
     # stop gathering once a batch holds this many nodes (0: only the limits
-    # above stop it). Past the CPU's caches a bigger batch costs more per graph.
+    # above stop it): bounds how long a batch's first requests wait
     preferred_batch_nodes: int = 0
 
 
@@ -63,6 +63,9 @@ class ModelConfig:
     retry_on_crash: bool = True
     # how long an input that killed a worker while running alone is refused
     quarantine_s: float = 600.0
+    # after answering a batch, poll the socket without sleeping for this long:
+    # a request that follows soon finds a running CPU (CPU for latency)
+    idle_spin_us: int = 0
     input: InputSpec = InputSpec()
     output: OutputSpec = OutputSpec()
     batching: BatchingSpec = BatchingSpec()
@@ -119,6 +122,7 @@ def _check(config: ModelConfig, path: Path) -> None:
     need(config.exec_timeout_s > 0, "exec_timeout_s", "must be > 0")
     need(config.standby >= 0, "standby", "must be >= 0")
     need(config.quarantine_s >= 0, "quarantine_s", "must be >= 0")
+    need(0 <= config.idle_spin_us <= 1_000_000, "idle_spin_us", "must be in [0, 1000000]")
     need(config.device in ("auto", "cpu") or _is_cuda(config.device), "device",
          "must be 'auto', 'cpu' or 'cuda:N'")
     need(config.input.features >= 0, "input.features", "must be >= 0")

@@ -21,6 +21,7 @@ from graphferry.protocol.errors import Error, InvalidInput, UnknownModel
 from graphferry.shm import Segment, parse_header
 
 from . import lifecycle
+from .allocator import keep_scratch_memory
 from .batching import Assembler
 from .execution import Executor
 from .model_loader import configure_threads, load_model, resolve_device
@@ -47,6 +48,7 @@ class Worker:
         """Load and warm the model; any failure here is a boot failure."""
         self.page[Field.STATE] = State.LOADING
         configure_threads(self.entry.config.cpu_threads)
+        keep_scratch_memory()
         device = resolve_device(self.entry.config.device, self.instance)
         self.assembler = Assembler(self.entry.config, device)
         model = load_model(self.entry, device)
@@ -61,17 +63,30 @@ class Worker:
         self.socket.bind(self.endpoint)
         self.page[Field.STATE] = State.READY
         log.info("%s v%d ready on %s", self.entry.name, self.entry.version, self.endpoint)
+        spin_ns = self.entry.config.idle_spin_us * 1000
+        spin_until = 0
         while not self.stopping:
-            if self.socket.poll(HOUSEKEEPING_NS // 1_000_000):
+            if self.wait_for_request(spin_until):
                 self.quarantine.refresh()
                 self.gather()
                 if self.assembler.pending:
                     self.executor.run(self.send)
+                spin_until = time.monotonic_ns() + spin_ns
             if time.monotonic_ns() >= self.next_housekeeping:
                 self.housekeeping()
         self.page[Field.STATE] = State.STOPPING
         self.socket.close(0)
         context.term()
+
+    def wait_for_request(self, spin_until: int) -> bool:
+        """Is a request queued? Until ``spin_until`` (idle_spin_us after the last
+        batch) it polls without sleeping, then sleeps in poll until a request
+        comes or housekeeping is due."""
+        events = self.socket.getsockopt  # a socket option read: no Poller per try
+        while time.monotonic_ns() < spin_until:
+            if events(zmq.EVENTS) & zmq.POLLIN:
+                return True
+        return bool(self.socket.poll(HOUSEKEEPING_NS // 1_000_000))
 
     def gather(self) -> None:
         """Take every queued request, then wait up to the queue delay for more."""

@@ -43,7 +43,8 @@ def check_edges(ptr: np.ndarray, edge_index: np.ndarray, num_nodes: int) -> None
                            ErrorCode.WRONG_SHAPE)
     if edge_index.shape[1] == 0:
         return
-    if edge_index.min() < 0 or edge_index.max() >= num_nodes:
+    # One pass for both bounds: as uint64, a negative id is above any N < 2**48.
+    if edge_index.view(np.uint64).max() >= num_nodes:
         bad = np.flatnonzero(((edge_index < 0) | (edge_index >= num_nodes)).any(axis=0))
         e = int(bad[0])
         src, dst = (int(v) for v in edge_index[:, e])

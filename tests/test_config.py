@@ -19,15 +19,18 @@ def test_missing_keys_take_documented_defaults(tmp_path):
     assert config == ModelConfig()
     assert config.instances == 1 and config.device == "auto" and config.cpu_threads == 1
     assert config.output.level == "graph" and config.batching.max_queue_delay_us == 0
+    assert config.idle_spin_us == 0
 
 
 def test_values_are_read(tmp_path):
     config = load_config(write(tmp_path, 'instances = 2\ndevice = "cuda:1"\n'
                                          'exec_timeout_s = 2\nstandby = 1\n'
+                                         'idle_spin_us = 500\n'
                                          '[output]\nlevel = "node"\nwidth = 4\n'
                                          '[batching]\nmax_graphs = 9\n'
                                          'preferred_batch_nodes = 500\n'))
     assert config.exec_timeout_s == 2.0 and config.standby == 1
+    assert config.idle_spin_us == 500
     assert config.batching.preferred_batch_nodes == 500
     assert config.instances == 2 and config.device == "cuda:1"
     assert config.output.level == "node" and config.output.width == 4
@@ -56,6 +59,8 @@ def test_unknown_keys_and_wrong_types_name_file_and_key(tmp_path, text, key):
     ('[output]\nlevel = "edge"', "output.level"),
     ('[input]\ndtype = "float64"', "input.dtype"),
     ("[batching]\nmax_queue_delay_us = -1", "batching.max_queue_delay_us"),
+    ("idle_spin_us = -1", "idle_spin_us"),
+    ("idle_spin_us = 2000000", "idle_spin_us"),
 ])
 def test_bad_values_are_errors(tmp_path, text, key):
     with pytest.raises(ConfigError) as info:
