@@ -33,9 +33,27 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: [0] is field 3 (state), [7]
+    minflt, [11] utime, [12] stime (proc(5)); OSError if the pid is gone."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pids) -> float:
+    """utime + stime of ``pids`` (seconds); vanished pids count 0."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = stat_fields(pid)
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def alive(pid: int) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        state = stat_fields(pid)[0]
     except OSError:
         return False
     return state != "Z"

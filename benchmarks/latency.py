@@ -44,6 +44,7 @@ import zmq
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import _workload as wl  # noqa: E402
+from _procs import cpu_seconds  # noqa: E402
 
 OVERHEAD_TARGET = 2.0       # (graphferry p50 - in-process p50) / floor p50, at c=1
 IDLE_GAP_S = 0.001         # "in-process after 1 ms idle": about one round trip of idling
@@ -77,19 +78,6 @@ def own_cpu_seconds() -> float:
     """This process's CPU time, all its threads (zmq's I/O threads included)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def cpu_seconds(pids) -> float:
-    """utime + stime of ``pids`` (seconds), read from /proc; vanished pids count 0."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except OSError:
-            pass
-    return total / tick
 
 
 # -- the benchmark ---------------------------------------------------------------

@@ -1,11 +1,10 @@
 """idle_spin_us: after answering a batch a worker polls without sleeping, then sleeps."""
 
-import os
 import time
 
 import torch
 
-from support import reference
+from support import procs, reference
 from support.reference import graph
 from support.repos import make_repo
 from support.server import Server
@@ -13,16 +12,10 @@ from support.server import Server
 SPIN_S = 0.3
 
 
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def cpu_over(pid: int, seconds: float) -> float:
-    before = cpu_seconds(pid)
+    before = procs.cpu_seconds([pid])
     time.sleep(seconds)
-    return cpu_seconds(pid) - before
+    return procs.cpu_seconds([pid]) - before
 
 
 def test_worker_spins_after_a_batch_then_sleeps(tmp_path):

@@ -6,7 +6,7 @@ import torch
 from torch_geometric.data import Batch
 
 import graphferry
-from support import reference
+from support import procs, reference
 from support.reference import graph
 
 ATOL = 1e-5
@@ -97,8 +97,7 @@ def test_model_scratch_memory_is_reused_between_calls(client):
     pid = {m["name"]: m for m in client.stats()["models"]}["gcn"]["workers"][0]["pid"]
 
     def minor_faults() -> int:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[7])
+        return int(procs.stat_fields(pid)[7])
 
     for _ in range(3):  # the heap grows to its working size once
         client.infer("gcn", graphs)

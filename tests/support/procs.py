@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from _procs import alive, children, descendants, segments, wait_gone  # noqa: E402,F401
+from _procs import (alive, children, cpu_seconds, descendants, segments,  # noqa: E402,F401
+                    stat_fields, wait_gone)
 
 
 def kill_tree(pid: int, sig=signal.SIGKILL) -> None:
