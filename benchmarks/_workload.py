@@ -51,11 +51,17 @@ def machine() -> dict:
             "kernel": platform.release(), "loadavg": os.getloadavg()}
 
 
-# -- the transport floor's peer ------------------------------------------------
-def echo_main(endpoint: str) -> None:
-    """ROUTER that sends every message straight back (the floor's second process)."""
+# -- the peers at concurrency 1: the transport floor's and the model server -----
+def peer_main(endpoint: str, models_root: str | None = None) -> None:
+    """ROUTER that answers every message: with the message itself (the floor's
+    second process) or, given ``models_root``, with the output of its gcn run
+    on the benchmark's small graph, batched once up front (the model server:
+    one raw pyzmq round trip plus the model in another process, nothing else)."""
     import zmq
 
+    answer = None
+    if models_root is not None:
+        answer = model_answer(models_root)
     context = zmq.Context(io_threads=1)
     socket = context.socket(zmq.ROUTER)
     socket.setsockopt(zmq.LINGER, 0)
@@ -63,12 +69,36 @@ def echo_main(endpoint: str) -> None:
     print("ready", flush=True)
     try:
         while True:
-            socket.send_multipart(socket.recv_multipart())
+            frames = socket.recv_multipart()
+            if answer is not None:
+                frames[-1] = answer()
+            socket.send_multipart(frames)
     except KeyboardInterrupt:
         pass
     finally:
         socket.close(0)
         context.term()
+
+
+def model_answer(models_root: str):
+    """The gcn of ``models_root``, loaded as a worker loads it, on a prebuilt Batch."""
+    import torch
+    from torch_geometric.data import Batch
+
+    from graphferry.server.model_loader import configure_threads, load_model, resolve_device
+    from graphferry.server.repository import scan
+
+    entry = next(e for e in scan(Path(models_root)).entries if e.name == MODEL)
+    if entry.config.cpu_threads:
+        configure_threads(entry.config.cpu_threads)
+    device = resolve_device(entry.config.device, 0)
+    model = load_model(entry, device)
+    batch = Batch.from_data_list([graph(*SMALL, seed=1)]).to(device)
+
+    def answer() -> bytes:
+        with torch.inference_mode():
+            return model.forward(batch).cpu().numpy().tobytes()
+    return answer
 
 
 # -- a load process for graphferry at concurrency > 1 --------------------------
@@ -134,6 +164,8 @@ def load_process(socket_path: str, threads: int, nodes: int, edges: int, seed: i
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "echo":
-        echo_main(sys.argv[2])
+        peer_main(sys.argv[2])
+    elif len(sys.argv) == 4 and sys.argv[1] == "model":
+        peer_main(sys.argv[2], sys.argv[3])
     else:
-        sys.exit("usage: _workload.py echo ENDPOINT")
+        sys.exit("usage: _workload.py echo ENDPOINT | model ENDPOINT MODELS_ROOT")

@@ -1,8 +1,9 @@
 // C++ client round-trip latency, and the C++ -> Python ZeroMQ ipc floor.
 //
-//   cpp_latency client <socket> <model> <threads> <iterations>
+//   cpp_latency client <socket> <model> <threads> <iterations> [spin_us]
 //       small-graph workload (one graph, 100 nodes, 400 edges, 32 float32
-//       features), one graphferry::Client per thread (the header's rule);
+//       features), one graphferry::Client per thread (the header's rule),
+//       with Options::spin = spin_us (default 0);
 //       prints one line: "client threads=N p50_us=.. p99_us=.. calls=.."
 //   cpp_latency echo <endpoint> <iterations> <bytes>
 //       DEALER round trips to a Python ROUTER that echoes each frame
@@ -32,7 +33,8 @@ void report(const char* what, int threads, std::vector<double>& us) {
               pct(0.99), us.size());
 }
 
-int bench_client(const std::string& socket, const std::string& model, int threads, int iters) {
+int bench_client(const std::string& socket, const std::string& model, int threads, int iters,
+                 long spin_us) {
   constexpr std::size_t kNodes = 100, kEdges = 400, kFeatures = 32;
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> feature(-1.f, 1.f);
@@ -48,7 +50,9 @@ int bench_client(const std::string& socket, const std::string& model, int thread
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t)
     pool.emplace_back([&, t] {
-      gf::Client client(socket);
+      gf::Options options;
+      options.spin = std::chrono::microseconds(spin_us);
+      gf::Client client(socket, options);
       auto call = [&] {
         auto w = client.writer(model, {1, kNodes, kEdges});
         w.add_graph(x, src, dst);  // the one copy into shared memory
@@ -94,14 +98,15 @@ int bench_echo(const std::string& endpoint, int iters, std::size_t bytes) {
 int main(int argc, char** argv) {
   std::vector<std::string> a(argv + 1, argv + argc);
   try {
-    if (a.size() == 5 && a[0] == "client")
-      return bench_client(a[1], a[2], std::stoi(a[3]), std::stoi(a[4]));
+    if ((a.size() == 5 || a.size() == 6) && a[0] == "client")
+      return bench_client(a[1], a[2], std::stoi(a[3]), std::stoi(a[4]),
+                          a.size() == 6 ? std::stol(a[5]) : 0);
     if (a.size() == 4 && a[0] == "echo") return bench_echo(a[1], std::stoi(a[2]), std::stoul(a[3]));
   } catch (const gf::Error& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;
   }
-  std::fprintf(stderr, "usage: cpp_latency client <socket> <model> <threads> <iters> | "
+  std::fprintf(stderr, "usage: cpp_latency client <socket> <model> <threads> <iters> [spin_us] | "
                        "echo <endpoint> <iters> <bytes>\n");
   return 2;
 }

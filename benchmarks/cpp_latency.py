@@ -1,6 +1,6 @@
 """C++ client latency next to its transport floor; prints a small table.
 
-    .venv/bin/python benchmarks/cpp_latency.py [--socket PATH] [--iters N]
+    .venv/bin/python benchmarks/cpp_latency.py [--socket PATH] [--iters N] [--spin-us N]
 
 Builds client_cpp with -DGRAPHFERRY_BUILD_BENCHMARKS=ON (Release) into
 client_cpp/build/bench, then measures:
@@ -9,7 +9,8 @@ client_cpp/build/bench, then measures:
   size of an `infer` request (the C++ -> Python transport floor);
 - client: graphferry::Client.infer on the small-graph workload (GCN, one
   graph of 100 nodes / 400 edges / 32 float32 features) at 1 and 8 threads,
-  one Client per thread.
+  one Client per thread (and, with --spin-us N, at 1 thread with
+  Options::spin = N µs).
 
 Without --socket it starts `graphferry serve` with the demo models in a
 temporary directory and stops it afterwards (only the process it started).
@@ -121,6 +122,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--socket", help="a running service (default: start one)")
     ap.add_argument("--iters", type=int, default=5000)
+    ap.add_argument("--spin-us", type=int, default=0, metavar="N",
+                    help="also measure the C++ client with Options::spin = N µs (1 thread)")
     ap.add_argument("--models", type=Path, default=REPO / "server" / "demo",
                     help="model repository to serve and load gcn from (default: the demo's)")
     args = ap.parse_args()
@@ -146,6 +149,9 @@ def main() -> None:
         for threads in (1, 8):
             rows.append((f"C++ client, gcn small graph, {threads} thread(s)",
                          run(exe, "client", socket, "gcn", threads, args.iters // threads)))
+        if args.spin_us:
+            rows.append((f"C++ client, spin {args.spin_us} µs, 1 thread",
+                         run(exe, "client", socket, "gcn", 1, args.iters, args.spin_us)))
         try:
             rows.append(("Python client, gcn small graph, 1 thread", python_client(socket, args.iters)))
         except Exception as e:  # noqa: BLE001 - a benchmark row, not a test

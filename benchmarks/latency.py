@@ -9,7 +9,12 @@ nodes, 400 edges, 32 float32 features; graph-level output of width 8):
 2. the transport floor: a raw pyzmq DEALER (this process) / ROUTER (a
    second process, echoing) round trip of a ~100-byte msgpack message over
    ``ipc://``;
-3. graphferry: a real ``graphferry serve`` process and ``Client.infer``.
+3. the model server: a raw pyzmq ROUTER in a second process that runs the
+   same model on a Batch built once and answers with its output, so one
+   round trip plus the model out of process with nothing else: the lower
+   bound for any design that runs the model in another process;
+4. graphferry: a real ``graphferry serve`` process and ``Client.infer``
+   (and, with ``--client-spin-us N``, a second Client with ``spin_us=N``).
 
 Concurrency 1 is measured in interleaved rounds (in-process, floor,
 graphferry, repeated) so that load from other jobs on the machine hits the
@@ -87,8 +92,8 @@ class Bench:
         self.dir = Path(tempfile.mkdtemp(prefix="gf-bench-", dir="/tmp"))
         self.socket = self.dir / "run" / "graphferry.sock"
         self.server = None
-        self.echo = None
-        self.client = None
+        self.peers = []
+        self.client = self.spin_client = None
         self.loaders = []
         self.arenas = set()
         self.notes = []
@@ -119,11 +124,17 @@ class Bench:
         self.model = load_model(entry, self.device)
         self.notes.append(f"in-process device: {self.device}")
 
-    def start_echo(self):
+    def start_peers(self):
+        """The floor's echo and the model server, each in a process of its own."""
+        from graphferry.server.repository import DEMO_ROOT
+
         self.floor_endpoint = f"ipc://{self.dir}/floor.sock"
-        self.echo = subprocess.Popen([sys.executable, str(HERE / "_workload.py"), "echo",
-                                      self.floor_endpoint], stdout=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL)
+        self.model_endpoint = f"ipc://{self.dir}/model.sock"
+        for args in (["echo", self.floor_endpoint],
+                     ["model", self.model_endpoint, str(self.args.models or DEMO_ROOT)]):
+            self.peers.append(subprocess.Popen([sys.executable, str(HERE / "_workload.py"),
+                                                *args], stdout=subprocess.PIPE,
+                                               stdin=subprocess.DEVNULL))
 
     def start_server(self):
         self.log_path = self.dir / "server.log"
@@ -135,8 +146,9 @@ class Bench:
 
     def wait_ready(self, timeout: float = 180.0):
         import graphferry
-        if self.echo.stdout.readline().strip() != b"ready":
-            raise RuntimeError("the echo process did not start")
+        for peer in self.peers:
+            if peer.stdout.readline().strip() != b"ready":
+                raise RuntimeError(f"benchmark peer {peer.args[2:]} did not start")
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
@@ -208,10 +220,21 @@ class Bench:
         cases = [("in-process", forward), ("in-process after 1 ms idle", idle_then_forward),
                  ("in-process + Batch.from_data_list", batch_and_forward),
                  ("graphferry", infer)]
+        if with_floor and self.spin_client is not None:
+            spin_client = self.spin_client
+
+            def infer_spinning():
+                spin_client.infer(wl.MODEL, g)
+
+            cases.append((f"graphferry, client spin_us={self.args.client_spin_us}",
+                          infer_spinning))
         if with_floor:
             sock = zmq.Context.instance().socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
             sock.connect(self.floor_endpoint)
+            model_sock = zmq.Context.instance().socket(zmq.DEALER)
+            model_sock.setsockopt(zmq.LINGER, 0)
+            model_sock.connect(self.model_endpoint)
             message = {"v": 1, "op": "infer", "model": wl.MODEL, "version": 1,
                        "region": "graphferry-0123456789abcdef0123", "offset": 4096,
                        "length": 21440, "id": 1, "pad": "x" * 8}
@@ -223,7 +246,13 @@ class Bench:
                 reply = msgpack.unpackb(sock.recv())
                 assert reply["id"] == message["id"]
 
+            def model_server():
+                message["id"] += 1
+                model_sock.send(msgpack.packb(message))
+                model_sock.recv()
+
             cases.insert(2, ("transport floor", floor))
+            cases.insert(3, ("model server", model_server))
 
         lat = {name: [] for name, _ in cases}
         for _, fn in cases:
@@ -241,6 +270,7 @@ class Bench:
                 cpu[name][1] += cpu_seconds(server) - s0
         if with_floor:
             sock.close(0)
+            model_sock.close(0)
         return [summary(f"{name} ({label})", lat[name], kind=name, workload=label,
                         client_cpu_us_per_request=cpu[name][0] / samples * 1e6,
                         server_cpu_us_per_request=cpu[name][1] / samples * 1e6)
@@ -299,12 +329,16 @@ class Bench:
 
         a = self.args
         t_start = time.time()
-        self.start_echo()
+        self.start_peers()
         self.start_server()  # boots while this process loads its own copy of the model
         self.in_process_model()
         self.wait_ready()
         self.client = graphferry.Client(socket=self.socket, timeout=60.0, name="bench-c1")
         self.arenas.add(self.client._arena.name)  # noqa: SLF001
+        if a.client_spin_us:
+            self.spin_client = graphferry.Client(socket=self.socket, timeout=60.0,
+                                                 name="bench-c1-spin", spin_us=a.client_spin_us)
+            self.arenas.add(self.spin_client._arena.name)  # noqa: SLF001
 
         rows = []
         print(f"# concurrency 1, small graph: {a.samples} samples each, {a.rounds} rounds",
@@ -319,8 +353,10 @@ class Bench:
             print(f"# concurrency {c} = {processes} processes x {threads} threads, "
                   f"{a.duration:g} s", file=sys.stderr, flush=True)
             rows.append(self.concurrent(processes, threads, a.duration, a.warmup_concurrent))
-        self.client.close()
-        self.client = None
+        for client in (self.client, self.spin_client):
+            if client is not None:
+                client.close()
+        self.client = self.spin_client = None
 
         def find(kind, workload, concurrency=1):
             return next(r for r in rows if r["kind"] == kind and r["workload"] == workload
@@ -330,8 +366,11 @@ class Bench:
                              find("graphferry", "small"))
         inproc_b = find("in-process + Batch.from_data_list", "small")
         inproc_idle = find("in-process after 1 ms idle", "small")
+        model_server = find("model server", "small")
         overhead = gf["p50_us"] - inproc["p50_us"]
         targets = {
+            "model_server_overhead_over_floor": (model_server["p50_us"] - inproc["p50_us"])
+            / floor["p50_us"],
             "overhead_us": overhead,
             "floor_p50_us": floor["p50_us"],
             "overhead_over_floor": overhead / floor["p50_us"],
@@ -354,11 +393,12 @@ class Bench:
 
     # -- clean-up: only what this run started ----------------------------------------------
     def cleanup(self) -> None:
-        if self.client is not None:
-            try:
-                self.client.close()
-            except Exception:
-                pass
+        for client in (self.client, self.spin_client):
+            if client is not None:
+                try:
+                    client.close()
+                except Exception:
+                    pass
         for p in self.loaders:
             if p.is_alive():
                 p.terminate()
@@ -366,13 +406,14 @@ class Bench:
             if p.is_alive():
                 p.kill()
                 p.join(5)
-        if self.echo is not None and self.echo.poll() is None:
-            self.echo.terminate()
-            try:
-                self.echo.wait(5)
-            except subprocess.TimeoutExpired:
-                self.echo.kill()
-                self.echo.wait()
+        for peer in self.peers:
+            if peer.poll() is None:
+                peer.terminate()
+                try:
+                    peer.wait(5)
+                except subprocess.TimeoutExpired:
+                    peer.kill()
+                    peer.wait()
         if self.server is not None:
             tree = self.server_pids()
             if self.server.poll() is None:
@@ -454,7 +495,9 @@ def markdown(result: dict) -> str:
               f"floor's p50** ({fmt(t['floor_p50_us'])} µs); target ≤ {t['overhead_target']:g}: "
               f"{ok}. (Against the in-process call after 1 ms idle: "
               f"{t['overhead_over_floor_vs_idle_call']:.2f} ×; against the in-process call "
-              f"that also builds its Batch: {t['overhead_over_floor_vs_batching_call']:.2f} ×.)"]
+              f"that also builds its Batch: {t['overhead_over_floor_vs_batching_call']:.2f} ×.) "
+              f"The model server (one raw pyzmq round trip plus the model in another "
+              f"process, nothing else) comes to {t['model_server_overhead_over_floor']:.2f} ×."]
     if "throughput_c32_gps" in t:
         ok = "meets" if t["throughput_c32_gps"] >= t["throughput_target"] else "MISSES"
         lines.append(f"- Throughput at concurrency 32: **{fmt(t['throughput_c32_gps'])} "
@@ -470,10 +513,11 @@ def markdown(result: dict) -> str:
               "| case | workload | concurrency | client CPU µs/req | server CPU µs/req |",
               "|---|---|---:|---:|---:|"]
     for r in result["rows"]:
-        if r["kind"] in ("graphferry", "transport floor", "in-process"):
+        if r["kind"].startswith("graphferry") or r["kind"] in ("transport floor", "in-process",
+                                                               "model server"):
             lines.append(f"| {r['kind']} | {r['workload']} | {r['concurrency']} | "
                          f"{fmt(r['client_cpu_us_per_request'])} | "
-                         f"{fmt(r['server_cpu_us_per_request']) if r['kind'] == 'graphferry' else '—'} |")
+                         f"{fmt(r['server_cpu_us_per_request']) if r['kind'].startswith('graphferry') else '—'} |")
     return "\n".join(lines)
 
 
@@ -488,6 +532,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=10,
                         help="interleaved rounds at c=1 (default 10)")
     parser.add_argument("--concurrency", type=int, nargs="*", default=[8, 32])
+    parser.add_argument("--client-spin-us", type=int, default=0, metavar="N",
+                        help="also measure c=1 with a second Client(spin_us=N)")
     parser.add_argument("--models", metavar="DIR",
                         help="serve this model repository (its gcn) instead of the demo's, "
                              "e.g. a copy with idle_spin_us set")

@@ -8,6 +8,7 @@ a request outstanding at a dead worker is settled without waiting for a
 timeout (docs/protocol.md §5.3).
 """
 
+import os
 import time
 
 import zmq
@@ -46,14 +47,21 @@ class Channel:
         self.socket.send(payload, copy=True)
 
     def wait(self, request_id: int, deadline: float, late_reply,
-             worker_dead) -> tuple[str, dict | None]:
+             worker_dead, spin_ns: int = 0) -> tuple[str, dict | None]:
         """Wait for ``request_id``'s reply until ``deadline`` (monotonic seconds).
 
         Late replies to earlier, timed-out requests are discarded, and
         ``late_reply(self, id)`` frees their slots. Every CHECK_EVERY_MS without a reply,
         ``worker_dead()`` is asked: a request sent before the connection was
-        up sees no disconnect event when the worker dies.
+        up sees no disconnect event when the worker dies. For the first
+        ``spin_ns`` it polls without sleeping (reading ZMQ_EVENTS processes
+        the socket's pending commands, as poll does), yielding between reads.
         """
+        if spin_ns:
+            events = self.socket.getsockopt
+            until = min(time.monotonic_ns() + spin_ns, int(deadline * 1e9))
+            while not events(zmq.EVENTS) & zmq.POLLIN and time.monotonic_ns() < until:
+                os.sched_yield()
         while True:
             left_ms = (deadline - time.monotonic()) * 1000
             if left_ms <= 0:

@@ -80,12 +80,14 @@ class Worker:
 
     def wait_for_request(self, spin_until: int) -> bool:
         """Is a request queued? Until ``spin_until`` (idle_spin_us after the last
-        batch) it polls without sleeping, then sleeps in poll until a request
-        comes or housekeeping is due."""
+        batch) it polls without sleeping, yielding the CPU between reads (so
+        the sockets' I/O threads run at once), then sleeps in poll until a
+        request comes or housekeeping is due."""
         events = self.socket.getsockopt  # a socket option read: no Poller per try
         while time.monotonic_ns() < spin_until:
             if events(zmq.EVENTS) & zmq.POLLIN:
                 return True
+            os.sched_yield()
         return bool(self.socket.poll(HOUSEKEEPING_NS // 1_000_000))
 
     def gather(self) -> None:

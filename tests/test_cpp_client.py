@@ -29,7 +29,7 @@ import pytest
 from conftest import hold_server, release_server
 from graphferry.protocol.codes import ErrorCode
 from graphferry.shm import bfloat16_from_float32, code_of, numpy_dtype, pack
-from support import procs
+from support import crashy, procs
 from support.repos import make_repo
 from support.server import TEST_MODELS, Server
 
@@ -320,6 +320,25 @@ def test_crashing_input_is_crashed_then_poisoned_and_next_call_succeeds(crash_se
         want = py.infer("crashy", good).numpy()
     got = np.fromfile(tmp_path / "good.bin.cpp.f32", dtype="<f4").reshape(want.shape)
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_spin_option_spins_then_sleeps(crash_server, tool, tmp_path):
+    """Options::spin: a call that waits 0.3 s (crashy's slow marker) spends about the
+    spin time on the CPU and sleeps the rest; without spin it hardly uses the CPU."""
+    slow = crashy.graph(11, crashy.SLOW)
+    arrays = {"x": slow.x.numpy(), "edge_index": slow.edge_index.numpy(),
+              "ptr": np.array([0, slow.num_nodes], dtype=np.int64)}
+    path = tmp_path / "slow.bin"
+    path.write_bytes(pack(**arrays))
+    cpu = {}
+    for spin_us in (0, 100_000):
+        out = _run_tool(tool, "spin", crash_server.socket, "crashy", path, spin_us).stdout
+        cpu[spin_us] = float(out.split("cpu_s=")[1].split()[0])
+        want = crashy.expected(slow).numpy()
+        got = np.fromfile(tmp_path / "slow.bin.spin.f32", dtype="<f4").reshape(want.shape)
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    assert cpu[0] < 0.03, cpu  # asleep in zmq_poll
+    assert 0.03 < cpu[100_000] < 0.25, cpu  # ~0.1 s awake, then asleep for the rest
 
 
 def test_crashing_input_with_retry_off_is_crashed_at_once(tmp_path, tool):

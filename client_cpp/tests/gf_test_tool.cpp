@@ -10,12 +10,14 @@
 //   infer   <socket> <model> <outdir> <threads> <in.bin>...
 //   crash   <socket> <model> <crash.bin> <good.bin>
 //   kill-resend <socket> <model> <pid> <outdir> <threads> <in.bin>...
+//   spin    <socket> <model> <in.bin> <spin_us>   one call; the thread's CPU time
 #include <graphferry/graphferry.hpp>
 
 #include <signal.h>
 #include <sys/types.h>
 
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -461,6 +463,33 @@ int cmd_kill_resend(const std::string& socket, const std::string& model, pid_t p
   return failures ? 1 : 0;
 }
 
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+// Options::spin: one warm call on `in`, then one timed by the calling
+// thread's CPU time (the pytest side passes a slow input: the wait is long).
+int cmd_spin(const std::string& socket, const std::string& model, const std::string& in_path,
+             long spin_us) {
+  auto in = load_input(in_path);
+  gf::Options options;
+  options.name = "spin-test";
+  options.spin = std::chrono::microseconds(spin_us);
+  gf::Client c(socket, options);
+  auto warm = c.infer(model, make_writer(c, model, in, false));  // connected to the worker
+  if (!warm) die("spin: the warm-up call timed out");
+  warm->release();
+  const double before = thread_cpu_seconds();
+  auto out = c.infer(model, make_writer(c, model, in, false));
+  const double cpu = thread_cpu_seconds() - before;
+  if (!out) die("spin: the call timed out");
+  save_output(in_path + ".spin", *out);
+  std::printf("cpu_s=%.6f\n", cpu);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -474,6 +503,7 @@ int main(int argc, char** argv) {
     if (a.size() >= 6 && a[0] == "infer")
       return cmd_infer(a[1], a[2], a[3], std::stoi(a[4]), {a.begin() + 5, a.end()});
     if (a.size() == 5 && a[0] == "crash") return cmd_crash(a[1], a[2], a[3], a[4]);
+    if (a.size() == 5 && a[0] == "spin") return cmd_spin(a[1], a[2], a[3], std::stol(a[4]));
     if (a.size() >= 7 && a[0] == "kill-resend")
       return cmd_kill_resend(a[1], a[2], static_cast<pid_t>(std::stol(a[3])), a[4], std::stoi(a[5]),
                              {a.begin() + 6, a.end()});

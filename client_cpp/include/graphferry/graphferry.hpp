@@ -1536,6 +1536,10 @@ struct Options {
   std::chrono::milliseconds timeout{30000};       // per call (infer and control)
   std::size_t arena_bytes = 32u << 20;            // §5.1 shared-memory arena
   std::string name = "graphferry-cpp";            // hello's client.name
+  // After sending, read the worker's socket without sleeping (yielding the
+  // CPU between reads) for up to this long, then sleep in zmq_poll. Spends a
+  // core while waiting to save a sleeping thread's wake-up; 0 never spins.
+  std::chrono::microseconds spin{0};
 };
 
 struct InferOptions {
@@ -1919,6 +1923,7 @@ class Client {
   // Waits for request `id`, settling everything that arrives meanwhile (§5.3).
   Result<Tensor> await(std::uint64_t id, detail::Clock::time_point deadline) {
     try {
+      if (opts_.spin.count() > 0) spin(pending_.at(id), deadline);
       for (;;) {
         detail::Pending& p = pending_.at(id);
         if (p.state == detail::PendingState::done) return complete(id);
@@ -2059,6 +2064,21 @@ class Client {
     if (!data || data->type != msgpack::type::BIN || data->via.bin.size != bytes)
       throw Error(ErrorCode::MALFORMED_MESSAGE, "infer reply's 'data' does not match its shape");
     return Tensor::owned(*rows, *width, data->via.bin.ptr);
+  }
+
+  // Options::spin: until a reply is queued on the worker's socket (reading
+  // ZMQ_EVENTS runs the socket's pending commands, as zmq_poll does), the
+  // spin time is over, or the deadline passes. The loop after it takes the reply.
+  void spin(const detail::Pending& p, detail::Clock::time_point deadline) {
+    if (p.state != detail::PendingState::sent || !p.worker) return;
+    void* socket = p.worker->data.get();
+    const auto until = std::min(deadline, detail::Clock::now() + opts_.spin);
+    while (detail::Clock::now() < until) {
+      int events = 0;
+      std::size_t size = sizeof events;
+      if (zmq_getsockopt(socket, ZMQ_EVENTS, &events, &size) != 0 || (events & ZMQ_POLLIN)) return;
+      std::this_thread::yield();
+    }
   }
 
   // Takes late replies and worker exits already queued, without waiting, so a
