@@ -229,12 +229,7 @@ class Bench:
             cases.append((f"graphferry, client spin_us={self.args.client_spin_us}",
                           infer_spinning))
         if with_floor:
-            sock = zmq.Context.instance().socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.connect(self.floor_endpoint)
-            model_sock = zmq.Context.instance().socket(zmq.DEALER)
-            model_sock.setsockopt(zmq.LINGER, 0)
-            model_sock.connect(self.model_endpoint)
+            sock, model_sock = dealer(self.floor_endpoint), dealer(self.model_endpoint)
             message = {"v": 1, "op": "infer", "model": wl.MODEL, "version": 1,
                        "region": "graphferry-0123456789abcdef0123", "offset": 4096,
                        "length": 21440, "id": 1, "pad": "x" * 8}
@@ -251,6 +246,10 @@ class Bench:
                 model_sock.send(msgpack.packb(message))
                 model_sock.recv()
 
+            model_sock.send(b"check")  # the model server computes what the worker does
+            answer = np.frombuffer(model_sock.recv(), dtype=np.float32)
+            if not np.allclose(answer, expected.numpy().ravel(), atol=1e-5):
+                raise AssertionError("the model server's output differs from the in-process one")
             cases.insert(2, ("transport floor", floor))
             cases.insert(3, ("model server", model_server))
 
@@ -448,6 +447,13 @@ class Bench:
             os.unlink(f"/dev/shm/{name}")
         except FileNotFoundError:
             pass
+
+
+def dealer(endpoint: str) -> zmq.Socket:
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(endpoint)
+    return sock
 
 
 def layout(c: int) -> tuple[int, int]:
