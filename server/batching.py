@@ -1,15 +1,17 @@
 """Dynamic batching: requests are copied into preallocated batch buffers as
 they arrive, and any run of consecutive requests becomes one PyG ``Batch``.
 
-Copying happens once, out of the client's shared memory into these buffers,
-and validation runs on the copy (a client rewriting its arena mid-request can
-only corrupt its own answer). Buffers are sized by the model's batching
+Copying happens once, out of the client's shared memory into these buffers
+(``pread`` from the region: see graphferry.shm.region), and validation runs on
+the copy (a client rewriting its arena mid-request can only corrupt its own
+answer). Buffers are sized by the model's batching
 limits and allocated once per worker (pinned when the model is on a GPU);
 ``np.empty`` does not touch pages, so generous limits cost address space,
 not memory.
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -17,7 +19,8 @@ from torch_geometric.data import Batch, Data
 
 from graphferry.protocol.codes import ErrorCode
 from graphferry.protocol.errors import InvalidInput
-from graphferry.shm import Header, check_topology, section_views
+from graphferry.shm import Header, Region, check_topology
+from graphferry.shm.format import EDGE_INDEX_ITEMSIZE
 from graphferry.shm import dtypes
 
 from .config import ModelConfig
@@ -27,6 +30,13 @@ _TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16,
 # PyG's Batch() resolves its dynamic class through inspect.signature on every
 # call (~80 µs); building the same class once and filling its store is ~10 µs.
 _BATCH_CLASS = type(Batch())
+
+
+class OutputSlot(NamedTuple):
+    """Where in its client's region a request's large output goes."""
+    region: Region
+    offset: int
+    length: int
 
 
 @dataclass(slots=True)
@@ -40,7 +50,7 @@ class Pending:
     nodes: int
     edge_start: int
     edges: int
-    out_slot: memoryview | None  # where a large output goes, or None
+    out_slot: OutputSlot | None  # where a large output goes, or None
     entry: tuple  # (region inode, offset, attempt) for the status page
 
 
@@ -104,24 +114,29 @@ class Assembler:
                 and self.nodes + header.num_nodes <= limits.max_nodes
                 and self.edges_used + header.num_edges <= limits.max_edges)
 
-    def add(self, identity: bytes, request_id: int, buf, offset: int, header: Header,
-            out_slot: memoryview | None, entry: tuple) -> None:
-        """Copy one checked request into the buffers, then validate the copy."""
+    def add(self, identity: bytes, request_id: int, region: Region, offset: int,
+            header: Header, out_slot: OutputSlot | None, entry: tuple) -> None:
+        """Copy one checked request into the buffers, then validate the copy.
+
+        ``header`` was checked against the model's limits and ``fits``, so
+        every section lands inside the buffers."""
         g0, n0, e0 = self.graphs, self.nodes, self.edges_used
-        g, n, e = header.num_graphs, header.num_nodes, header.num_edges
-        views = section_views(buf, offset, header)
+        h = header
+        g, n, e = h.num_graphs, h.num_nodes, h.num_edges
         ptr = self.ptr_np[g0:g0 + g + 1]
         edges = self.edges_np[:, e0:e0 + e]
-        ptr[:] = views.ptr
-        edges[:] = views.edge_index
         try:
+            region.read_into(offset + h.ptr_offset, ptr)
+            sources = offset + h.edge_index_offset  # FORMAT.md §3: 2 x E, sources first
+            region.read_into(sources, edges[0])
+            region.read_into(sources + e * EDGE_INDEX_ITEMSIZE, edges[1])
             check_topology(ptr, edges, n)
+            region.read_into(offset + h.x_offset, self.x_np[n0:n0 + n])
+            if self.edge_attr_np is not None:
+                region.read_into(offset + h.edge_attr_offset, self.edge_attr_np[e0:e0 + e])
         except InvalidInput:
-            self.ptr_np[g0] = n0
+            self.ptr_np[g0] = n0  # the previous request's end, which ptr[0] overwrote
             raise
-        self.x_np[n0:n0 + n] = views.x
-        if self.edge_attr_np is not None:
-            self.edge_attr_np[e0:e0 + e] = views.edge_attr
         if n0:
             ptr += n0
             edges += n0

@@ -113,12 +113,12 @@ class Executor:
             return wire.ok_reply(request.request_id, shape=shape, dtype="float32",
                                  data=rows.tobytes(), batch=len(self.assembler.pending))
         slot = request.out_slot
-        if slot is None or len(slot) < rows.nbytes:
-            have = 0 if slot is None else len(slot)
+        if slot is None or slot.length < rows.nbytes:
+            have = 0 if slot is None else slot.length
             raise InvalidInput(f"the output needs {rows.nbytes} bytes; inline replies carry "
                                f"at most {wire.INLINE_OUTPUT_BYTES} and the output slot has "
                                f"{have}. Hint: pass out_offset/out_length of at least "
                                f"{rows.nbytes} bytes", ErrorCode.OUTPUT_TOO_SMALL)
-        np.frombuffer(slot, dtype=np.float32, count=rows.size).reshape(rows.shape)[:] = rows
+        slot.region.write(slot.offset, np.ascontiguousarray(rows))
         return wire.ok_reply(request.request_id, shape=shape, dtype="float32", in_slot=True,
                              batch=len(self.assembler.pending))

@@ -12,7 +12,7 @@ import time
 
 from graphferry.protocol.codes import ErrorCode
 from graphferry.protocol.errors import WorkerCrashed
-from graphferry.shm import Header
+from graphferry.shm import Header, Region
 
 from .status_page import Field, Fingerprint, StatusPage
 
@@ -45,7 +45,7 @@ class Quarantine:
         for f in self.page.read_quarantine():
             self.by_key.setdefault(f.key, []).append(f)
 
-    def check(self, header: Header, buf, offset: int) -> None:
+    def check(self, header: Header, region: Region, offset: int) -> None:
         if not self.by_key:
             return
         candidates = self.by_key.get((header.num_graphs, header.num_nodes, header.num_edges,
@@ -54,7 +54,8 @@ class Quarantine:
             return
         now = time.monotonic_ns()
         live = [f for f in candidates if f.expires_ns > now]
-        if live and digest(buf[offset:offset + header.total_length]) in {f.digest for f in live}:
+        if live and digest(region.read(offset, header.total_length)) in {f.digest
+                                                                          for f in live}:
             left = max(f.expires_ns for f in live) - now
             raise WorkerCrashed(f"this input crashed a worker while running alone and is "
                                 f"quarantined for another {left / 1e9:.0f} s; it was not run",

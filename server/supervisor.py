@@ -20,7 +20,7 @@ import zmq
 from graphferry.protocol import wire
 from graphferry.protocol.paths import ipc
 from graphferry.protocol.errors import InvalidInput
-from graphferry.shm import Segment, parse_header
+from graphferry.shm import HEADER_SIZE, Region, decode_header
 from graphferry.shm.segment import unlink_quietly
 
 from . import frontend
@@ -147,16 +147,15 @@ class Supervisor:
         for client in self.clients.values():
             for name in client.regions:
                 try:
-                    if os.stat(f"/dev/shm/{name}").st_ino != entry.inode:
-                        continue
-                    with Segment.attach(name, writable=False) as segment:
-                        header = parse_header(segment.buf, entry.offset,
-                                              segment.size - entry.offset)
-                        data = segment.buf[entry.offset:entry.offset + header.total_length]
-                        found = fingerprint(header, data, quarantine_s)
-                        data.release()
-                        return found
-                except (OSError, InvalidInput):
+                    with Region.open(name, writable=False) as region:
+                        if region.inode != entry.inode:
+                            continue
+                        header = decode_header(region.read(entry.offset, HEADER_SIZE), 0,
+                                               region.size - entry.offset)
+                        return fingerprint(header, region.read(entry.offset,
+                                                               header.total_length),
+                                           quarantine_s)
+                except (OSError, InvalidInput):  # gone, shrunk or rewritten: nothing to read
                     continue
         return None
 

@@ -18,11 +18,11 @@ import zmq
 from graphferry.protocol import wire
 from graphferry.protocol.codes import ErrorCode
 from graphferry.protocol.errors import Error, InvalidInput, UnknownModel
-from graphferry.shm import Segment, parse_header
+from graphferry.shm import HEADER_SIZE, Header, Region, decode_header
 
 from . import lifecycle
 from .allocator import keep_scratch_memory
-from .batching import Assembler
+from .batching import Assembler, OutputSlot
 from .execution import Executor
 from .model_loader import configure_threads, load_model, resolve_device
 from .quarantine import Quarantine
@@ -39,7 +39,8 @@ class Worker:
         self.endpoint = endpoint
         self.page = page
         self.instance = instance
-        self.regions = {}  # name -> (Segment, inode), mapped on first use and kept
+        self.regions: dict[str, Region] = {}  # opened on first use and kept
+        self.header = bytearray(HEADER_SIZE)
         self.quarantine = Quarantine(page)
         self.stopping = False
         self.next_housekeeping = 0
@@ -130,23 +131,23 @@ class Worker:
 
     def enqueue(self, identity: bytes, request_id: int, message: dict) -> None:
         self.check_model(message)
-        segment, inode = self.region(wire.field(message, "region", str))
+        region = self.region(wire.field(message, "region", str))
         offset = wire.field(message, "offset", int)
         length = wire.field(message, "length", int)
-        if offset % 64 or offset + length > segment.size:
+        if offset % 64 or offset + length > region.size:
             raise InvalidInput(f"input [{offset}, {offset + length}) is outside region "
-                               f"{segment.name} of {segment.size} bytes or not 64-aligned",
+                               f"{region.name} of {region.size} bytes or not 64-aligned",
                                ErrorCode.OUT_OF_BOUNDS)
         attempt = wire.field(message, "attempt", int, default=0)
-        header = parse_header(segment.buf, offset, length)
+        header = self.read_header(region, offset, length)
         self.assembler.check(header)
-        self.quarantine.check(header, segment.buf, offset)
-        out_slot = self.out_slot(message, segment)
+        self.quarantine.check(header, region, offset)
+        out_slot = self.out_slot(message, region)
         alone = attempt > 0  # a re-send after a worker died runs in a batch of its own
         if self.assembler.pending and (alone or not self.assembler.fits(header)):
             self.executor.run(self.send)  # run what was gathered; this one starts anew
-        self.assembler.add(identity, request_id, segment.buf, offset, header, out_slot,
-                           (inode, offset, attempt))
+        self.assembler.add(identity, request_id, region, offset, header, out_slot,
+                           (region.inode, offset, attempt))
         if alone:
             self.executor.run(self.send)
 
@@ -157,24 +158,25 @@ class Worker:
             raise UnknownModel(f"this worker serves {self.entry.name} v{self.entry.version}, "
                                f"not {name} v{version}. Hint: refresh the topology")
 
-    def out_slot(self, message: dict, segment: Segment) -> memoryview | None:
+    def read_header(self, region: Region, offset: int, length: int) -> Header:
+        region.read_into(offset, memoryview(self.header)[:min(length, HEADER_SIZE)])
+        return decode_header(self.header, 0, length)
+
+    def out_slot(self, message: dict, region: Region) -> OutputSlot | None:
         out_offset = wire.field(message, "out_offset", int, required=False)
         if out_offset is None:
             return None
         out_length = wire.field(message, "out_length", int)
-        if out_offset % 64 or out_offset + out_length > segment.size:
+        if out_offset % 64 or out_offset + out_length > region.size:
             raise InvalidInput(f"output slot [{out_offset}, {out_offset + out_length}) is "
-                               f"outside region {segment.name} or not 64-aligned",
+                               f"outside region {region.name} or not 64-aligned",
                                ErrorCode.OUT_OF_BOUNDS)
-        return segment.buf[out_offset:out_offset + out_length]
+        return OutputSlot(region, out_offset, out_length)
 
-    def region(self, name: str) -> tuple[Segment, int]:
+    def region(self, name: str) -> Region:
         region = self.regions.get(name)
         if region is None:
-            segment = Segment.attach(name)
-            # The inode names the region in the status page without a string.
-            inode = os.stat(f"/dev/shm/{segment.name}").st_ino
-            region = self.regions[name] = (segment, inode)
+            region = self.regions[name] = Region.open(name)
         return region
 
     def send(self, identity: bytes, payload: bytes) -> None:
@@ -188,7 +190,7 @@ class Worker:
         self.next_housekeeping = time.monotonic_ns() + HOUSEKEEPING_NS
         lifecycle.exit_if_orphaned()
         for name in [n for n in self.regions if not os.path.exists(f"/dev/shm/{n}")]:
-            self.regions.pop(name)[0].close()  # its client unlinked it: let the mapping go
+            self.regions.pop(name).close()  # its client unlinked it: let its memory go
 
 
 def main(argv=None) -> None:

@@ -95,6 +95,13 @@ def parse_header(buf, offset: int = 0, length: int | None = None) -> Header:
     if offset % ALIGN:
         raise _fail(ErrorCode.BAD_FORMAT,
                     f"packed graph at offset {offset} is not {ALIGN}-byte aligned")
+    return decode_header(buf, offset, length)
+
+
+def decode_header(buf, offset: int, length: int) -> Header:
+    """§5 steps 2-7 for a packed graph of ``length`` bytes whose header is at
+    ``offset`` of ``buf``: the caller has checked that those bytes exist (a
+    worker reads the header alone, into a buffer of HEADER_SIZE)."""
     if length < HEADER_SIZE:
         raise _fail(ErrorCode.OUT_OF_BOUNDS,
                     f"only {length} bytes available, a packed graph header needs "

@@ -28,13 +28,13 @@ _NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
 _MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
 
 
-def _check_name(name: str) -> str:
+def path_of(name: str) -> str:
     """§8: a name from a client is hostile; it must not reach outside /dev/shm."""
     if (not isinstance(name, str) or not name.startswith(PREFIX)
             or len(name) > MAX_NAME or not _NAME_RE.fullmatch(name)):
         raise InvalidInput(f"{name!r} is not a graphferry region name (FORMAT.md §8)",
                            ErrorCode.UNKNOWN_REGION)
-    return name
+    return os.path.join(SHM_DIR, name)
 
 
 def owner_pid(name: str) -> int | None:
@@ -46,10 +46,28 @@ def owner_pid(name: str) -> int | None:
 def unlink_quietly(name: str) -> bool:
     """Remove segment ``name`` if it is a valid name and exists; True if removed."""
     try:
-        os.unlink(os.path.join(SHM_DIR, _check_name(name)))
+        os.unlink(path_of(name))
         return True
     except (InvalidInput, FileNotFoundError):
         return False
+
+
+def open_existing(name: str, writable: bool) -> tuple[int, os.stat_result]:
+    """Open segment ``name`` (fd and stat); InvalidInput(UNKNOWN_REGION) if it cannot be."""
+    # O_NOFOLLOW: anyone can put a graphferry-* symlink in /dev/shm, and a
+    # worker must not be steered into writing some other file.
+    flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path_of(name), flags)
+    except OSError as e:
+        raise InvalidInput(f"cannot open region {name!r}: {e.strerror}. Hint: the "
+                           "client that owns it may have exited", ErrorCode.UNKNOWN_REGION) from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+        os.close(fd)
+        raise InvalidInput(f"region {name!r} is empty or not a shared memory segment",
+                           ErrorCode.UNKNOWN_REGION)
+    return fd, st
 
 
 class Segment:
@@ -68,7 +86,7 @@ class Segment:
         # tests' leak probe tell a live owner's segment from a leaked one by it.
         name = f"{prefix}{os.getpid()}-{secrets.token_hex(8)}"
         try:
-            path = os.path.join(SHM_DIR, _check_name(name))
+            path = path_of(name)
         except InvalidInput:
             raise ValueError(f"prefix {prefix!r} must start with {PREFIX!r} and use only "
                              "[A-Za-z0-9._-]") from None
@@ -90,20 +108,8 @@ class Segment:
     @classmethod
     def attach(cls, name: str, writable: bool = True) -> "Segment":
         """Map an existing segment; InvalidInput(UNKNOWN_REGION) if it cannot be."""
-        path = os.path.join(SHM_DIR, _check_name(name))
-        # O_NOFOLLOW: anyone can put a graphferry-* symlink in /dev/shm, and a
-        # worker must not be steered into mapping some other file writable.
-        flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NOFOLLOW
+        fd, st = open_existing(name, writable)
         try:
-            fd = os.open(path, flags)
-        except OSError as e:
-            raise InvalidInput(f"cannot open region {name!r}: {e.strerror}. Hint: the "
-                               "client that owns it may have exited", ErrorCode.UNKNOWN_REGION) from None
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
-                raise InvalidInput(f"region {name!r} is empty or not a shared memory "
-                                   "segment", ErrorCode.UNKNOWN_REGION)
             prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
             mm = mmap.mmap(fd, st.st_size, mmap.MAP_SHARED, prot)
         finally:

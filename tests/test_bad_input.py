@@ -5,6 +5,7 @@ and must see no error and no wrong output.
 """
 
 import json
+import os
 import struct
 import threading
 from pathlib import Path
@@ -173,6 +174,44 @@ def test_output_slot_outside_region(peer, region):
     region.write(0, packed())
     expect(peer.request(infer(region, length=4096, out_offset=region.segment.size, out_length=64)),
            ErrorCode.OUT_OF_BOUNDS)
+
+
+def test_region_shrunk_after_the_worker_opened_it(peer, region):
+    """Regression: workers read regions through a mapping, and a client that
+    shrank its segment (ftruncate) after a worker had mapped it killed that
+    worker with SIGBUS on its next read."""
+    data = packed()
+    region.write(0, data)
+    assert peer.request(infer(region, length=len(data)))["ok"]  # the worker has it open
+    path = f"/dev/shm/{region.name}"
+    os.truncate(path, 200)  # header and ptr still there, edge_index cut short
+    expect(peer.request(infer(region, length=len(data))), ErrorCode.OUT_OF_BOUNDS)
+    os.truncate(path, 0)
+    reply = peer.request(infer(region, length=len(data)))
+    expect(reply, ErrorCode.OUT_OF_BOUNDS)
+    assert "shrank" in reply["message"]
+
+
+def test_output_slot_in_a_shrunk_region(server, region):
+    """The large-output write into a region shrunk below its slot must not kill
+    the worker either: it goes through pwrite, not a mapping."""
+    with server.client(arena_size=1 << 16) as c:
+        endpoint = c._topology.model("sage", None).workers[0][1]
+    peer = RawPeer(endpoint)
+    try:
+        data = packed(num_nodes=2000, edges=[[0], [1]])
+        region.write(0, data)
+        slot = 1 << 19
+        request = infer(region, model="sage", length=len(data), out_offset=slot,
+                        out_length=2000 * 16 * 4)
+        assert peer.request(request)["in_slot"]  # the worker has the region open
+        os.truncate(f"/dev/shm/{region.name}", len(data))
+        reply = peer.request(request)
+        assert reply["ok"] and reply["in_slot"], reply
+        out = np.frombuffer(region.segment.buf, np.float32, 2000 * 16, slot)
+        assert np.isfinite(out).all() and out.any()
+    finally:
+        peer.close()
 
 
 # -- what the input holds -------------------------------------------------------

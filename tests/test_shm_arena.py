@@ -1,4 +1,4 @@
-"""Segments in real /dev/shm and the client arena (shm/FORMAT.md §8)."""
+"""Segments in real /dev/shm, regions read by pread, and the client arena (shm/FORMAT.md §8)."""
 
 import os
 import stat
@@ -11,7 +11,7 @@ import pytest
 
 from graphferry.protocol.codes import ErrorCode
 from graphferry.protocol.errors import InvalidInput, Overloaded
-from graphferry.shm import PREFIX, Arena, Segment, unlink_quietly
+from graphferry.shm import PREFIX, Arena, Region, Segment, unlink_quietly
 from graphferry.shm.segment import owner_pid
 
 # Tests create their segments under a prefix of their own, so the leak check
@@ -101,27 +101,59 @@ def test_attach_read_only(segment):
     assert os.path.exists(f"/dev/shm/{segment.name}")  # attachers never unlink on exit
 
 
+OPENERS = [Segment.attach, Region.open]
+
+
+@pytest.mark.parametrize("opener", OPENERS, ids=["Segment.attach", "Region.open"])
 @pytest.mark.parametrize("name", [
     "graphferry-doesnotexist0000", "other-abc", "graphferry-../etc/passwd", "graphferry-a/b",
     "graphferry-" + "a" * 200, "", "graphferry-sp ace",
 ])
-def test_attach_bad_or_missing_name_is_unknown_region(name):
+def test_attach_bad_or_missing_name_is_unknown_region(name, opener):
     with pytest.raises(InvalidInput) as err:
-        Segment.attach(name)
+        opener(name)
     assert err.value.code == ErrorCode.UNKNOWN_REGION
     assert unlink_quietly(name) is False
 
 
-def test_attach_refuses_symlinks(tmp_path):
+@pytest.mark.parametrize("opener", OPENERS, ids=["Segment.attach", "Region.open"])
+def test_attach_refuses_symlinks(tmp_path, opener):
     target = tmp_path / "victim"
     target.write_bytes(b"x" * 4096)
     link = f"/dev/shm/{TEST_PREFIX}link"
     os.symlink(target, link)
     try:
         with pytest.raises(InvalidInput):
-            Segment.attach(os.path.basename(link))
+            opener(os.path.basename(link))
     finally:
         os.unlink(link)
+
+
+# -- region: another process's segment, by pread/pwrite --------------------------
+def test_region_reads_and_writes_the_owners_bytes(segment):
+    segment.buf[64:70] = b"packed"
+    with Region.open(segment.name) as region:
+        assert (region.size, region.inode) == (segment.size,
+                                               os.stat(f"/dev/shm/{segment.name}").st_ino)
+        into = bytearray(6)
+        region.read_into(64, into)
+        assert into == b"packed" and region.read(64, 6) == b"packed"
+        region.write(128, memoryview(b"answer"))
+    assert bytes(segment.buf[128:134]) == b"answer"
+    assert region.closed
+
+
+def test_region_shrunk_by_its_owner_is_out_of_bounds_not_sigbus(segment):
+    region = Region.open(segment.name)
+    try:
+        os.truncate(f"/dev/shm/{segment.name}", 100)
+        for read in (lambda: region.read(64, 64), lambda: region.read_into(0, bytearray(101))):
+            with pytest.raises(InvalidInput) as err:
+                read()
+            assert err.value.code == ErrorCode.OUT_OF_BOUNDS and "shrank" in err.value.message
+        assert region.read(0, 100) == bytes(segment.buf[:100])
+    finally:
+        region.close()
 
 
 def test_close_with_live_views_does_not_crash(segment):
