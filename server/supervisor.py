@@ -26,7 +26,7 @@ from graphferry.shm.segment import unlink_quietly
 from . import frontend
 from .cleanup import collect
 from .lifecycle import pid_alive
-from .paths import prepare_runtime_dir
+from .paths import admit_only_our_peers, prepare_runtime_dir
 from .pool import ModelPool
 from .quarantine import fingerprint
 from .repository import Repository
@@ -94,6 +94,7 @@ class Supervisor:
         self.control = self.context.socket(zmq.ROUTER)
         self.control.setsockopt(zmq.LINGER, 0)
         self.control.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
+        admit_only_our_peers(self.control, path.parent)
         self.control.bind(ipc(path))
         for name, why in self.config.repository.failures.items():
             log.error("model %s cannot be served: %s", name, why)

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import zmq
 
@@ -25,6 +26,7 @@ from .allocator import keep_scratch_memory
 from .batching import Assembler, OutputSlot
 from .execution import Executor
 from .model_loader import configure_threads, load_model, resolve_device
+from .paths import admit_only_our_peers
 from .quarantine import Quarantine
 from .repository import ModelEntry
 from .status_page import Field, State, StatusPage
@@ -61,6 +63,7 @@ class Worker:
         self.socket = context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
+        admit_only_our_peers(self.socket, Path(self.endpoint.removeprefix("ipc://")).parent)
         self.socket.bind(self.endpoint)
         self.page[Field.STATE] = State.READY
         log.info("%s v%d ready on %s", self.entry.name, self.entry.version, self.endpoint)

@@ -3,8 +3,11 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import msgpack
 import pytest
+import zmq
 
 from graphferry.protocol.paths import default_socket, ipc
 from graphferry.server.paths import prepare_runtime_dir
@@ -65,3 +68,47 @@ def test_serve_uses_graphferry_socket_from_the_environment():
         assert args_socket.is_socket()
     finally:
         server.stop()
+
+
+def answered_as(uid: int, endpoint: str) -> bool:
+    """Send a request from a child process running as ``uid``: did anything answer?"""
+    pid = os.fork()
+    if pid == 0:  # the child touches none of the parent's zmq state
+        answered = 2
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            sock = zmq.Context().socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(endpoint)
+            sock.send(msgpack.packb({"v": 1, "op": "hello", "id": 1}))
+            answered = int(bool(sock.poll(2000)))
+        finally:
+            os._exit(answered)
+    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    assert status in (0, 1), f"the child running as uid {uid} failed ({status})"
+    return status == 1
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="acting as another user needs root")
+def test_sockets_refuse_other_users_even_through_an_opened_directory(server):
+    """The directory is the access control, and the kernel's peer credentials
+    back it up: with the directories and sockets opened to everyone after the
+    start, another user still gets no answer from the supervisor or a worker."""
+    with server.client() as c:
+        worker = c._topology.model("gcn", None).workers[0][1]
+    sockets = [server.socket, Path(worker.removeprefix("ipc://"))]
+    directories = [server.dir, server.socket.parent]
+    modes = {p: p.stat().st_mode & 0o777 for p in sockets + directories}
+    try:
+        for d in directories:
+            d.chmod(0o711)
+        for s in sockets:
+            s.chmod(0o777)
+        for endpoint in (f"ipc://{server.socket}", worker):
+            assert answered_as(os.getuid(), endpoint)
+            assert not answered_as(65534, endpoint), f"{endpoint} answered another user"
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)
