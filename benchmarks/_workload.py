@@ -52,11 +52,13 @@ def machine() -> dict:
 
 
 # -- the peers at concurrency 1: the transport floor's and the model server -----
-def peer_main(endpoint: str, models_root: str | None = None) -> None:
+def peer_main(endpoint: str, models_root: str | None = None, spin_us: int = 0) -> None:
     """ROUTER that answers every message: with the message itself (the floor's
     second process) or, given ``models_root``, with the output of its gcn run
     on the benchmark's small graph, batched once up front (the model server:
-    one raw pyzmq round trip plus the model in another process, nothing else)."""
+    one raw pyzmq round trip plus the model in another process, nothing else).
+    ``spin_us``: after each answer, poll for the next message without sleeping
+    for that long, yielding the CPU between polls (a worker's idle_spin_us)."""
     import zmq
 
     answer = None
@@ -67,12 +69,15 @@ def peer_main(endpoint: str, models_root: str | None = None) -> None:
     socket.setsockopt(zmq.LINGER, 0)
     socket.bind(endpoint)
     print("ready", flush=True)
+    spin_ns, spin_until = spin_us * 1000, 0
     try:
         while True:
+            spin_wait(socket, spin_until)
             frames = socket.recv_multipart()
             if answer is not None:
                 frames[-1] = answer()
             socket.send_multipart(frames)
+            spin_until = time.monotonic_ns() + spin_ns
     except KeyboardInterrupt:
         pass
     finally:
@@ -80,14 +85,25 @@ def peer_main(endpoint: str, models_root: str | None = None) -> None:
         context.term()
 
 
+def spin_wait(socket, until_ns: int) -> None:
+    """Until ``until_ns`` (time.monotonic_ns), poll ``socket`` for input without
+    sleeping, yielding the CPU between polls; the caller's recv then blocks."""
+    import zmq
+
+    while time.monotonic_ns() < until_ns and not socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        os.sched_yield()
+
+
 def model_answer(models_root: str):
     """The gcn of ``models_root``, loaded as a worker loads it, on a prebuilt Batch."""
     import torch
     from torch_geometric.data import Batch
 
+    from graphferry.server.allocator import keep_scratch_memory
     from graphferry.server.model_loader import configure_threads, load_model, resolve_device
     from graphferry.server.repository import scan
 
+    keep_scratch_memory()
     entry = next(e for e in scan(Path(models_root)).entries if e.name == MODEL)
     if entry.config.cpu_threads:
         configure_threads(entry.config.cpu_threads)
@@ -165,7 +181,7 @@ def load_process(socket_path: str, threads: int, nodes: int, edges: int, seed: i
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "echo":
         peer_main(sys.argv[2])
-    elif len(sys.argv) == 4 and sys.argv[1] == "model":
-        peer_main(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) in (4, 5) and sys.argv[1] == "model":
+        peer_main(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) == 5 else 0)
     else:
-        sys.exit("usage: _workload.py echo ENDPOINT | model ENDPOINT MODELS_ROOT")
+        sys.exit("usage: _workload.py echo ENDPOINT | model ENDPOINT MODELS_ROOT [SPIN_US]")

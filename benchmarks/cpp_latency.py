@@ -7,6 +7,10 @@ client_cpp/build/bench, then measures:
 
 - echo: a C++ DEALER <-> Python ROUTER round trip over ipc:// with a frame the
   size of an `infer` request (the C++ -> Python transport floor);
+- model server: the same round trip to a Python ROUTER that answers with the
+  gcn's output on a Batch built once (benchmarks/_workload.py, as in
+  latency.py): one raw round trip plus the model in another process and
+  nothing else, the lower bound for any out-of-process design;
 - client: graphferry::Client.infer on the small-graph workload (GCN, one
   graph of 100 nodes / 400 edges / 32 float32 features) at 1 and 8 threads,
   one Client per thread (and, with --spin-us N, at 1 thread with
@@ -137,6 +141,14 @@ def main() -> None:
         procs.append(echo)
         echo.stdout.readline()
         rows = [("C++ -> Python zmq ipc echo (floor)", run(exe, "echo", endpoint, args.iters, 200))]
+        model_endpoint = f"ipc://{tmp}/model.sock"
+        model = subprocess.Popen([sys.executable, str(REPO / "benchmarks" / "_workload.py"),
+                                  "model", model_endpoint, str(args.models)],
+                                 stdout=subprocess.PIPE, text=True)
+        procs.append(model)
+        model.stdout.readline()
+        rows.append(("C++ -> Python model server (gcn, no graphferry)",
+                     run(exe, "echo", model_endpoint, args.iters, 200)))
         socket = args.socket
         if socket is None:
             socket = str(tmp / "run" / "graphferry.sock")
@@ -166,6 +178,12 @@ def main() -> None:
         for name, r in rows:
             print(f"{name:48} {r['p50_us']:9.1f} {r['p99_us']:9.1f} {int(r['calls']):7d}")
         print(f"(cpus: {os.cpu_count()})")
+        p50 = {name: r["p50_us"] for name, r in rows}
+        floor, inproc = p50[rows[0][0]], p50.get("in-process gcn forward (no transport)")
+        if inproc:
+            for name in (n for n in p50 if n.startswith(("C++ client", "C++ -> Python model"))
+                         and "8 thread" not in n):  # c=1 rows: the target's measure
+                print(f"overhead ÷ floor, {name}: {(p50[name] - inproc) / floor:.2f}")
     finally:
         for p in reversed(procs):  # only what this script started
             p.send_signal(signal.SIGTERM)

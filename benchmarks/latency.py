@@ -14,7 +14,8 @@ nodes, 400 edges, 32 float32 features; graph-level output of width 8):
    round trip plus the model out of process with nothing else: the lower
    bound for any design that runs the model in another process;
 4. graphferry: a real ``graphferry serve`` process and ``Client.infer``
-   (and, with ``--client-spin-us N``, a second Client with ``spin_us=N``).
+   (and, with ``--client-spin-us N``, a second Client with ``spin_us=N``, and
+   a second model server with both of its ends spinning N µs).
 
 Concurrency 1 is measured in interleaved rounds (in-process, floor,
 graphferry, repeated) so that load from other jobs on the machine hits the
@@ -103,9 +104,14 @@ class Bench:
     def in_process_model(self):
         import torch
 
+        from graphferry.server.allocator import keep_scratch_memory
         from graphferry.server.model_loader import configure_threads, load_model, resolve_device
         from graphferry.server.repository import DEMO_ROOT, scan
 
+        # The worker's malloc settings too: without them every large-graph call
+        # here page-faults its scratch memory and the worker looks faster.
+        keep_scratch_memory()
+        self.notes.append("malloc: the worker's settings (server/allocator.py), in-process too")
         root = Path(self.args.models) if self.args.models else DEMO_ROOT
         entry = next(e for e in scan(root).entries if e.name == wl.MODEL)
         self.notes.append(f"model repository: {root} ({wl.MODEL}: idle_spin_us="
@@ -128,10 +134,15 @@ class Bench:
         """The floor's echo and the model server, each in a process of its own."""
         from graphferry.server.repository import DEMO_ROOT
 
+        root = str(self.args.models or DEMO_ROOT)
         self.floor_endpoint = f"ipc://{self.dir}/floor.sock"
         self.model_endpoint = f"ipc://{self.dir}/model.sock"
-        for args in (["echo", self.floor_endpoint],
-                     ["model", self.model_endpoint, str(self.args.models or DEMO_ROOT)]):
+        self.spin_model_endpoint = f"ipc://{self.dir}/model-spin.sock"
+        peers = [["echo", self.floor_endpoint], ["model", self.model_endpoint, root]]
+        if self.args.client_spin_us:
+            peers.append(["model", self.spin_model_endpoint, root,
+                          str(self.args.client_spin_us)])
+        for args in peers:
             self.peers.append(subprocess.Popen([sys.executable, str(HERE / "_workload.py"),
                                                 *args], stdout=subprocess.PIPE,
                                                stdin=subprocess.DEVNULL))
@@ -230,6 +241,8 @@ class Bench:
                           infer_spinning))
         if with_floor:
             sock, model_sock = dealer(self.floor_endpoint), dealer(self.model_endpoint)
+            spin_sock = dealer(self.spin_model_endpoint) if self.args.client_spin_us else None
+            model_socks = [model_sock] + ([spin_sock] if spin_sock is not None else [])
             message = {"v": 1, "op": "infer", "model": wl.MODEL, "version": 1,
                        "region": "graphferry-0123456789abcdef0123", "offset": 4096,
                        "length": 21440, "id": 1, "pad": "x" * 8}
@@ -246,12 +259,25 @@ class Bench:
                 model_sock.send(msgpack.packb(message))
                 model_sock.recv()
 
-            model_sock.send(b"check")  # the model server computes what the worker does
-            answer = np.frombuffer(model_sock.recv(), dtype=np.float32)
-            if not np.allclose(answer, expected.numpy().ravel(), atol=1e-5):
-                raise AssertionError("the model server's output differs from the in-process one")
+            for s in model_socks:  # the model servers compute what the worker does
+                s.send(b"check")
+                answer = np.frombuffer(s.recv(), dtype=np.float32)
+                if not np.allclose(answer, expected.numpy().ravel(), atol=1e-5):
+                    raise AssertionError("a model server's output differs from the "
+                                         "in-process one")
             cases.insert(2, ("transport floor", floor))
             cases.insert(3, ("model server", model_server))
+            if spin_sock is not None:
+                spin_ns = self.args.client_spin_us * 1000
+
+                def model_server_spinning():
+                    message["id"] += 1
+                    spin_sock.send(msgpack.packb(message))
+                    wl.spin_wait(spin_sock, time.monotonic_ns() + spin_ns)
+                    spin_sock.recv()
+
+                cases.insert(4, (f"model server, both ends spin_us={self.args.client_spin_us}",
+                                 model_server_spinning))
 
         lat = {name: [] for name, _ in cases}
         for _, fn in cases:
@@ -268,8 +294,8 @@ class Bench:
                 cpu[name][0] += own_cpu_seconds() - c0
                 cpu[name][1] += cpu_seconds(server) - s0
         if with_floor:
-            sock.close(0)
-            model_sock.close(0)
+            for s in [sock, *model_socks]:
+                s.close(0)
         return [summary(f"{name} ({label})", lat[name], kind=name, workload=label,
                         client_cpu_us_per_request=cpu[name][0] / samples * 1e6,
                         server_cpu_us_per_request=cpu[name][1] / samples * 1e6)
@@ -379,6 +405,10 @@ class Bench:
             / floor["p50_us"],
             "overhead_target": OVERHEAD_TARGET,
         }
+        spinning = [r for r in rows if r["kind"].startswith("model server, both ends")]
+        if spinning:
+            targets["spinning_model_server_overhead_over_floor"] = (
+                spinning[0]["p50_us"] - inproc["p50_us"]) / floor["p50_us"]
         c32 = [r for r in rows if r["concurrency"] == 32]
         if c32:
             targets["throughput_c32_gps"] = c32[0]["throughput_gps"]
@@ -503,7 +533,10 @@ def markdown(result: dict) -> str:
               f"{t['overhead_over_floor_vs_idle_call']:.2f} ×; against the in-process call "
               f"that also builds its Batch: {t['overhead_over_floor_vs_batching_call']:.2f} ×.) "
               f"The model server (one raw pyzmq round trip plus the model in another "
-              f"process, nothing else) comes to {t['model_server_overhead_over_floor']:.2f} ×."]
+              f"process, nothing else) comes to {t['model_server_overhead_over_floor']:.2f} ×"
+              + (f"; with both of its ends spinning, "
+                 f"{t['spinning_model_server_overhead_over_floor']:.2f} ×"
+                 if "spinning_model_server_overhead_over_floor" in t else "") + "."]
     if "throughput_c32_gps" in t:
         ok = "meets" if t["throughput_c32_gps"] >= t["throughput_target"] else "MISSES"
         lines.append(f"- Throughput at concurrency 32: **{fmt(t['throughput_c32_gps'])} "
@@ -519,8 +552,8 @@ def markdown(result: dict) -> str:
               "| case | workload | concurrency | client CPU µs/req | server CPU µs/req |",
               "|---|---|---:|---:|---:|"]
     for r in result["rows"]:
-        if r["kind"].startswith("graphferry") or r["kind"] in ("transport floor", "in-process",
-                                                               "model server"):
+        if r["kind"].startswith(("graphferry", "model server")) or r["kind"] in (
+                "transport floor", "in-process"):
             lines.append(f"| {r['kind']} | {r['workload']} | {r['concurrency']} | "
                          f"{fmt(r['client_cpu_us_per_request'])} | "
                          f"{fmt(r['server_cpu_us_per_request']) if r['kind'].startswith('graphferry') else '—'} |")
@@ -539,7 +572,8 @@ def main(argv=None) -> int:
                         help="interleaved rounds at c=1 (default 10)")
     parser.add_argument("--concurrency", type=int, nargs="*", default=[8, 32])
     parser.add_argument("--client-spin-us", type=int, default=0, metavar="N",
-                        help="also measure c=1 with a second Client(spin_us=N)")
+                        help="also measure c=1 with a second Client(spin_us=N) and a "
+                             "model server with both ends spinning N µs")
     parser.add_argument("--models", metavar="DIR",
                         help="serve this model repository (its gcn) instead of the demo's, "
                              "e.g. a copy with idle_spin_us set")
