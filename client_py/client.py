@@ -25,7 +25,7 @@ from graphferry.protocol import wire
 from graphferry.protocol.codes import ErrorCode
 from graphferry.protocol.errors import (DeadlineExceeded, Error, InvalidInput,
                                         ServiceUnavailable, WorkerCrashed, error_for)
-from graphferry.protocol.paths import default_socket, ipc
+from graphferry.protocol.paths import default_socket, ipc, unreachable
 from graphferry.shm import Arena, prepare, write
 
 from .channel import REPLY, TIMEOUT, Channel
@@ -43,6 +43,11 @@ class Client:
     def __init__(self, socket=None, timeout: float = 30.0,
                  arena_size: int = DEFAULT_ARENA_BYTES, name: str = "", spin_us: int = 0):
         self.socket_path = os.fspath(socket or default_socket())
+        why = unreachable(self.socket_path)
+        if why:
+            raise ServiceUnavailable(f"no graphferry service at {self.socket_path}: {why}. "
+                                     "Hint: start it (graphferry serve), or point "
+                                     "GRAPHFERRY_SOCKET at the socket it serves")
         self.timeout = timeout
         self.name = name
         if not 0 <= spin_us <= MAX_SPIN_US:

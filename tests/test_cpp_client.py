@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -101,6 +102,20 @@ def test_error_codes_match_python(any_tool):
     out = _run_tool(any_tool, "codes").stdout.split("\n")
     cpp = {name: int(value) for name, value in (line.split() for line in out if line)}
     assert cpp == {c.name: int(c) for c in ErrorCode}
+
+
+def test_client_without_a_service_fails_at_once(any_tool, tmp_path):
+    """Regression: a Client whose socket had nothing behind it waited out its
+    whole timeout before saying so (the tool's is 60 s)."""
+    missing, stale = tmp_path / "missing.sock", tmp_path / "stale.sock"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(stale))  # the file stays, nothing listens: a stopped service's
+    for path, why in ((missing, "there is no socket there"), (stale, "nothing listens")):
+        started = time.monotonic()
+        out = _run_tool(any_tool, "connect", path, check=False)
+        assert out.returncode == 3 and out.stdout.startswith("error SERVICE_UNAVAILABLE"), out
+        assert why in out.stdout
+        assert time.monotonic() - started < 30, "it waited for its timeout"
 
 
 def test_vector_sets_exist():

@@ -1,14 +1,17 @@
 """Where the control socket lives, and who may use its directory."""
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import msgpack
 import pytest
 import zmq
 
+import graphferry
 from graphferry.protocol.paths import default_socket, ipc
 from graphferry.server.paths import prepare_runtime_dir
 from support.server import Server
@@ -41,6 +44,21 @@ def test_runtime_dir_open_to_others_is_refused(tmp_path):
 def test_socket_path_too_long_is_refused():
     with pytest.raises(ValueError, match="107"):
         ipc("/tmp/" + "x" * 120)
+
+
+def test_client_without_a_service_fails_at_once(tmp_path):
+    """Regression: a client whose socket had nothing behind it (no service, a
+    typo, a service that refused its directory) waited out its whole timeout
+    before saying so."""
+    missing, stale = tmp_path / "missing.sock", tmp_path / "stale.sock"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(stale))  # the file stays, nothing listens: a stopped service's
+    for path, why in ((missing, "there is no socket there"), (stale, "nothing listens")):
+        started = time.monotonic()
+        with pytest.raises(graphferry.ServiceUnavailable, match=why) as info:
+            graphferry.Client(socket=path, timeout=60)
+        assert info.value.code.name == "SERVICE_UNAVAILABLE" and "Hint" in info.value.message
+        assert time.monotonic() - started < 30, "it waited for its timeout"
 
 
 def test_second_service_on_the_same_socket_is_refused(server):

@@ -11,6 +11,8 @@
 //   crash   <socket> <model> <crash.bin> <good.bin>
 //   kill-resend <socket> <model> <pid> <outdir> <threads> <in.bin>...
 //   spin    <socket> <model> <in.bin> <spin_us>   one call; the thread's CPU time
+//   connect <socket>                        a Client (timeout 60 s): "connected", or
+//                                           "error CODE message" and exit 3
 #include <graphferry/graphferry.hpp>
 
 #include <signal.h>
@@ -70,6 +72,19 @@ void write_file(const std::string& path, const void* data, std::size_t size) {
   std::ofstream f(path, std::ios::binary);
   if (!f) die("cannot write " + path);
   f.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
+}
+
+int cmd_connect(const std::string& socket) {
+  gf::Options options;
+  options.timeout = std::chrono::seconds(60);
+  try {
+    gf::Client client(socket, options);
+  } catch (const gf::Error& e) {
+    std::printf("error %s %s\n", gf::to_string(e.code()), e.what());
+    return 3;
+  }
+  std::printf("connected\n");
+  return 0;
 }
 
 int cmd_codes() {
@@ -496,6 +511,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> a(argv + 1, argv + argc);
   try {
     if (a.size() == 1 && a[0] == "codes") return cmd_codes();
+    if (a.size() == 2 && a[0] == "connect") return cmd_connect(a[1]);
     if (a.size() == 3 && a[0] == "decode") return cmd_decode(a[1], a[2]);
     if (a.size() == 3 && a[0] == "encode") return cmd_encode(a[1], a[2]);
     if (a.size() == 3 && a[0] == "rewrite") return cmd_rewrite(a[1], a[2]);

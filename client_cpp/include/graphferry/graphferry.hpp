@@ -51,7 +51,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -705,6 +707,30 @@ inline std::string default_socket_path() {
 namespace detail {
 
 inline std::string errno_text(int err) { return std::strerror(err); }
+
+// §5.5: why nothing can be serving at socket `path`, or "" if something
+// listens. zmq connects in the background and retries for ever, so without
+// this a client would wait out its whole timeout for a service that is not
+// there. One plain non-blocking connect, closed at once.
+inline std::string unreachable(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return "the path is too long for a Unix socket";
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";  // cannot probe: let the connection attempt say
+  const int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  const int err = rc == 0 ? 0 : errno;
+  ::close(fd);
+  switch (err) {
+    case ENOENT: return "there is no socket there";
+    case ECONNREFUSED: return "nothing listens there (a socket file left by a stopped service)";
+    case EACCES: return "permission denied (the socket's directory is closed to this user)";
+    case ENOTSOCK: return "that is not a socket";
+    case ENOTDIR: return "a part of that path is not a directory";
+    default: return "";  // connected, or EAGAIN and the like: it listens, but is busy
+  }
+}
 
 // A ZeroMQ context. Shared by every Client of the process (contexts are
 // thread-safe; one I/O thread serves them all).
@@ -1588,6 +1614,11 @@ class Client {
       : ctx_(detail::Context::shared()), socket_path_(std::move(socket_path)), opts_(options) {
     if (socket_path_.size() > protocol::kMaxIpcPath)
       throw Error(ErrorCode::INVALID_INPUT, "socket path " + socket_path_ + " is longer than 107 bytes");
+    if (const std::string why = detail::unreachable(socket_path_); !why.empty())
+      throw Error(ErrorCode::SERVICE_UNAVAILABLE,
+                  "no graphferry service at " + socket_path_ + ": " + why +
+                      ". Hint: start it (graphferry serve), or point GRAPHFERRY_SOCKET at the "
+                      "socket it serves");
     arena_ = std::make_shared<detail::Arena>(opts_.arena_bytes);
     control_ = detail::Socket(ctx_->get(), ZMQ_DEALER);
     control_.set64(ZMQ_MAXMSGSIZE, static_cast<std::int64_t>(protocol::kMaxMessageBytes));
