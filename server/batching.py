@@ -4,10 +4,9 @@ they arrive, and any run of consecutive requests becomes one PyG ``Batch``.
 Copying happens once, out of the client's shared memory into these buffers
 (``pread`` from the region: see graphferry.shm.region), and validation runs on
 the copy (a client rewriting its arena mid-request can only corrupt its own
-answer). Buffers are sized by the model's batching
-limits and allocated once per worker (pinned when the model is on a GPU);
-``np.empty`` does not touch pages, so generous limits cost address space,
-not memory.
+answer). Buffers are sized by the model's batching limits and allocated once
+per worker (pinned when the model is on a GPU); ``np.empty`` does not touch
+pages, so generous limits cost address space, not memory.
 """
 
 from dataclasses import dataclass

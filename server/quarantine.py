@@ -54,8 +54,8 @@ class Quarantine:
             return
         now = time.monotonic_ns()
         live = [f for f in candidates if f.expires_ns > now]
-        if live and digest(region.read(offset, header.total_length)) in {f.digest
-                                                                          for f in live}:
+        digests = {f.digest for f in live}
+        if digests and digest(region.read(offset, header.total_length)) in digests:
             left = max(f.expires_ns for f in live) - now
             raise WorkerCrashed(f"this input crashed a worker while running alone and is "
                                 f"quarantined for another {left / 1e9:.0f} s; it was not run",
