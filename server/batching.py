@@ -133,7 +133,7 @@ class Assembler:
             region.read_into(offset + h.x_offset, self.x_np[n0:n0 + n])
             if self.edge_attr_np is not None:
                 region.read_into(offset + h.edge_attr_offset, self.edge_attr_np[e0:e0 + e])
-        except InvalidInput:
+        except Exception:
             self.ptr_np[g0] = n0  # the previous request's end, which ptr[0] overwrote
             raise
         if n0:

@@ -131,6 +131,12 @@ class Worker:
         except Error as exc:
             self.page[Field.ERRORS] += 1
             self.send(identity, wire.error_reply(request_id, exc))
+        except Exception:  # a bug of ours on this input: that request fails, not the worker
+            log.exception("request %d: taking it failed inside the worker", request_id)
+            self.page[Field.ERRORS] += 1
+            self.send(identity, wire.error_reply(request_id, Error(
+                "the worker failed to take this request (see the service log)",
+                ErrorCode.INTERNAL)))
 
     def enqueue(self, identity: bytes, request_id: int, message: dict) -> None:
         self.check_model(message)

@@ -39,7 +39,10 @@ class Region:
 
     def read_into(self, offset: int, buffer) -> None:
         """Fill ``buffer`` (writable, C-contiguous) with the bytes from ``offset`` on."""
-        view = memoryview(buffer).cast("B")
+        view = memoryview(buffer)
+        if not view.nbytes:  # an empty section; memoryview refuses to cast those
+            return
+        view = view.cast("B")
         done = 0
         while done < len(view):  # one call but for reads over 2 GiB (Linux's cap)
             got = os.preadv(self._fd, [view[done:]], offset + done)
@@ -55,7 +58,10 @@ class Region:
 
     def write(self, offset: int, data) -> None:
         """Write ``data`` (C-contiguous) at ``offset``; InvalidInput if the OS refuses."""
-        view = memoryview(data).cast("B")
+        view = memoryview(data)
+        if not view.nbytes:
+            return
+        view = view.cast("B")
         done = 0
         try:
             while done < len(view):  # one call but for writes over 2 GiB

@@ -66,6 +66,17 @@ def test_graph_with_no_edges(client):
     assert torch.allclose(client.infer("gcn", g), reference.run("gcn", g), atol=ATOL)
 
 
+@pytest.mark.parametrize("name", ["gcn", "sage"])
+def test_graph_with_no_nodes(client, name):
+    """Regression: the worker's read of an empty 2-D section (x of a graph
+    with no nodes) raised TypeError, which killed the worker."""
+    g = graph(0, 0, seed=6)
+    assert torch.allclose(client.infer(name, g), reference.run(name, g), atol=ATOL)
+    out = client.infer(name, [g, graph(5, 8, seed=7), g])
+    for got, one in zip(out, [g, graph(5, 8, seed=7), g]):
+        assert torch.allclose(got, reference.run(name, one), atol=ATOL)
+
+
 def test_unknown_model_and_version(client):
     with pytest.raises(graphferry.UnknownModel) as info:
         client.infer("nope", graph(3))

@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from graphferry.protocol.codes import ErrorCode
@@ -141,6 +142,16 @@ def test_region_reads_and_writes_the_owners_bytes(segment):
         region.write(128, memoryview(b"answer"))
     assert bytes(segment.buf[128:134]) == b"answer"
     assert region.closed
+
+
+def test_region_reads_and_writes_empty_sections(segment):
+    """An empty section (no nodes, or no edges of a model with edge features) is
+    a 2-D array with a zero in its shape, which memoryview refuses to cast."""
+    with Region.open(segment.name) as region:
+        for empty in (np.empty((0, 32), np.float32), np.empty((4, 0), np.uint16),
+                      np.empty((2, 0), np.int64)[0]):
+            region.read_into(64, empty)
+            region.write(64, empty)
 
 
 def test_region_shrunk_by_its_owner_is_out_of_bounds_not_sigbus(segment):
