@@ -120,19 +120,19 @@ class Assembler:
         ``header`` was checked against the model's limits and ``fits``, so
         every section lands inside the buffers."""
         g0, n0, e0 = self.graphs, self.nodes, self.edges_used
-        h = header
-        g, n, e = h.num_graphs, h.num_nodes, h.num_edges
+        g, n, e = header.num_graphs, header.num_nodes, header.num_edges
         ptr = self.ptr_np[g0:g0 + g + 1]
         edges = self.edges_np[:, e0:e0 + e]
         try:
-            region.read_into(offset + h.ptr_offset, ptr)
-            sources = offset + h.edge_index_offset  # FORMAT.md §3: 2 x E, sources first
+            region.read_into(offset + header.ptr_offset, ptr)
+            sources = offset + header.edge_index_offset  # FORMAT.md §3: 2 x E, sources first
             region.read_into(sources, edges[0])
             region.read_into(sources + e * EDGE_INDEX_ITEMSIZE, edges[1])
             check_topology(ptr, edges, n)
-            region.read_into(offset + h.x_offset, self.x_np[n0:n0 + n])
+            region.read_into(offset + header.x_offset, self.x_np[n0:n0 + n])
             if self.edge_attr_np is not None:
-                region.read_into(offset + h.edge_attr_offset, self.edge_attr_np[e0:e0 + e])
+                region.read_into(offset + header.edge_attr_offset,
+                                 self.edge_attr_np[e0:e0 + e])
         except Exception:
             self.ptr_np[g0] = n0  # the previous request's end, which ptr[0] overwrote
             raise

@@ -43,6 +43,7 @@ class Worker:
         self.instance = instance
         self.regions: dict[str, Region] = {}  # opened on first use and kept
         self.header = bytearray(HEADER_SIZE)
+        self.header_view = memoryview(self.header)  # made once, sliced per request
         self.quarantine = Quarantine(page)
         self.stopping = False
         self.next_housekeeping = 0
@@ -168,7 +169,7 @@ class Worker:
                                f"not {name} v{version}. Hint: refresh the topology")
 
     def read_header(self, region: Region, offset: int, length: int) -> Header:
-        region.read_into(offset, memoryview(self.header)[:min(length, HEADER_SIZE)])
+        region.read_into(offset, self.header_view[:min(length, HEADER_SIZE)])
         return decode_header(self.header, 0, length)
 
     def out_slot(self, message: dict, region: Region) -> OutputSlot | None:

@@ -39,11 +39,7 @@ class Region:
 
     def read_into(self, offset: int, buffer) -> None:
         """Fill ``buffer`` (writable, C-contiguous) with the bytes from ``offset`` on."""
-        view = memoryview(buffer)
-        if not view.nbytes:  # an empty section; memoryview refuses to cast those
-            return
-        view = view.cast("B")
-        done = 0
+        view, done = _bytes(buffer), 0
         while done < len(view):  # one call but for reads over 2 GiB (Linux's cap)
             got = os.preadv(self._fd, [view[done:]], offset + done)
             if not got:
@@ -58,11 +54,7 @@ class Region:
 
     def write(self, offset: int, data) -> None:
         """Write ``data`` (C-contiguous) at ``offset``; InvalidInput if the OS refuses."""
-        view = memoryview(data)
-        if not view.nbytes:
-            return
-        view = view.cast("B")
-        done = 0
+        view, done = _bytes(data), 0
         try:
             while done < len(view):  # one call but for writes over 2 GiB
                 done += os.pwrite(self._fd, view[done:], offset + done)
@@ -87,3 +79,10 @@ class Region:
 
     def __repr__(self) -> str:
         return f"<Region {self.name} {'closed' if self.closed else f'{self.size} bytes'}>"
+
+
+def _bytes(buffer) -> memoryview:
+    """``buffer`` as flat bytes; memoryview refuses to cast an empty 2-D array
+    (a section of a graph with no nodes or no edges), so those become b""."""
+    view = memoryview(buffer)
+    return view.cast("B") if view.nbytes else memoryview(b"")
